@@ -1,0 +1,3 @@
+from jupyternetes.cli import main
+
+raise SystemExit(main())

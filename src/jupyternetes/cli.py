@@ -1,0 +1,155 @@
+"""The `jupyternetes` command.
+
+    jupyternetes render --template T.yaml --instance I.yaml   print the manifests an instance renders to
+    jupyternetes dev up [--state-dir DIR]                     start the local control plane in the background
+    jupyternetes dev down [--state-dir DIR]                   stop it and remove its files
+    jupyternetes dev tools                                    build (once) and list the pinned Go binaries
+
+Bad input (a missing file, invalid YAML, the wrong kind, an unknown variable) prints one line on stderr and exits
+with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+import yaml
+
+from jupyternetes import __version__, kube, models, render
+
+EXIT_USAGE: Final = 2
+DEFAULT_STATE_DIR: Final = Path(".jupyternetes") / "dev"
+
+
+class UsageError(Exception):
+    """Bad input from the person at the keyboard: printed as one line, exit status 2."""
+
+
+def _fail(message: str) -> NoReturn:
+    raise UsageError(message)
+
+
+def _read_single(path: Path, what: str) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        _fail(f"{what} file {path} does not exist")
+    except OSError as error:
+        _fail(f"cannot read {what} file {path}: {error.strerror}")
+    try:
+        documents = kube.load_manifests(text, str(path))
+    except ValueError as error:
+        _fail(str(error))
+    if len(documents) != 1:
+        _fail(f"{path}: expected exactly one {what} document, found {len(documents)}")
+    return documents[0]
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    try:
+        template = models.parse_template(_read_single(args.template, "template"))
+        instance = models.parse_instance(_read_single(args.instance, "instance"))
+    except models.InvalidObjectError as error:
+        _fail(str(error))
+    if not instance.metadata.namespace:
+        instance.metadata.namespace = args.namespace
+    try:
+        manifests = render.render(template, instance)
+    except render.RenderError as error:
+        _fail(f"cannot render {args.template} for {args.instance}: {error}")
+    sys.stdout.write(yaml.safe_dump_all([obj.manifest for obj in manifests.all()], sort_keys=False))
+    return 0
+
+
+def cmd_dev_up(args: argparse.Namespace) -> int:
+    from jupyternetes.dev import supervisor
+
+    state_dir: Path = args.state_dir.resolve()
+    status = supervisor.running_status(state_dir)
+    if status is None:
+        print(f"starting the local control plane in {state_dir} ...", file=sys.stderr, flush=True)
+        status = supervisor.launch(state_dir, args.timeout)
+        if status.get("state") != "ready":
+            print(f"jupyternetes: dev up failed: {status.get('error')}", file=sys.stderr)
+            return 1
+    else:
+        print(f"already running in {state_dir}", file=sys.stderr)
+    print(f"Kubernetes API server: {status['server']}")
+    for identity, path in status["kubeconfigs"].items():
+        print(f"kubeconfig ({identity}): {path}")
+    print(f"Try: kubectl --kubeconfig {status['kubeconfigs']['admin']} get nodes")
+    print(f"Stop with: jupyternetes dev down --state-dir {state_dir}")
+    return 0
+
+
+def cmd_dev_down(args: argparse.Namespace) -> int:
+    from jupyternetes.dev import supervisor
+
+    state_dir: Path = args.state_dir.resolve()
+    stopped = supervisor.shut_down(state_dir)
+    if state_dir.exists():
+        shutil.rmtree(state_dir, ignore_errors=True)
+    print("stopped" if stopped else f"nothing was running in {state_dir}")
+    return 0
+
+
+def cmd_dev_tools(args: argparse.Namespace) -> int:
+    from jupyternetes.dev import toolchain
+
+    names = args.names or list(toolchain.TOOLS)
+    unknown = [name for name in names if name not in toolchain.TOOLS]
+    if unknown:
+        _fail(f"unknown tool(s) {', '.join(unknown)}; choose from {', '.join(toolchain.TOOLS)}")
+    for name, path in toolchain.ensure(names).items():
+        print(f"{name} {toolchain.TOOLS[name].version} {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jupyternetes", description="JupyterHub on Kubernetes, least privilege.")
+    parser.add_argument("--version", action="version", version=f"jupyternetes {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("render", help="print the manifests that a template renders to for an instance")
+    p.add_argument("--template", type=Path, required=True, help="a JupyterNotebookTemplate YAML file")
+    p.add_argument("--instance", type=Path, required=True, help="a JupyterNotebookInstance YAML file")
+    p.add_argument("--namespace", default="default", help="namespace for an instance that names none")
+    p.set_defaults(func=cmd_render)
+
+    dev = commands.add_parser("dev", help="a local control plane for trying Jupyternetes out and for tests")
+    dev_commands = dev.add_subparsers(dest="dev_command", required=True, metavar="DEV_COMMAND")
+    up = dev_commands.add_parser("up", help="start the local control plane in the background")
+    up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                    help=f"where kubeconfigs, logs and data go (default: {DEFAULT_STATE_DIR})")
+    up.add_argument("--timeout", type=float, default=900.0,
+                    help="seconds to wait for start-up, including a first build of the binaries")
+    up.set_defaults(func=cmd_dev_up)
+    down = dev_commands.add_parser("down", help="stop the local control plane and remove its files")
+    down.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    down.set_defaults(func=cmd_dev_down)
+    tools = dev_commands.add_parser("tools", help="build (once) and list the pinned Go binaries")
+    tools.add_argument("names", nargs="*", help="tools to build (default: all)")
+    tools.set_defaults(func=cmd_dev_tools)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except UsageError as error:
+        print(f"jupyternetes: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""Service accounts and least-privilege RBAC for the local control plane's identities.
+
+Each component gets only what it needs (see SECURITY.md for the matrix and the reasons):
+
+- hub: create, get, list, watch and delete `jupyternotebookinstances` in the hub namespace. Nothing else.
+- operator: read instances and templates, write instance status, manage the pods, PVCs and Secrets it renders,
+  write Events, and hold a Lease for leader election in the system namespace.
+- webhook: read templates and instances; update its own webhook configurations and certificate Secret by name.
+- security officer: edit templates in the template namespace; read instances everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from jupyternetes import constants
+
+HUB_ACCOUNT: Final = "hub"
+OPERATOR_ACCOUNT: Final = "jupyternetes-operator"
+WEBHOOK_ACCOUNT: Final = "jupyternetes-webhook"
+WEBHOOK_CONFIGURATION: Final = "jupyternetes-webhook"
+WEBHOOK_TLS_SECRET: Final = "jupyternetes-webhook-tls"
+OPERATOR_LEASE: Final = "jupyternetes-operator"
+
+_RBAC: Final = "rbac.authorization.k8s.io/v1"
+READ: Final = ["get", "list", "watch"]
+
+
+def service_accounts(system_namespace: str, hub_namespace: str) -> dict[str, tuple[str, str]]:
+    """identity -> (namespace, service account name)."""
+    return {
+        "hub": (hub_namespace, HUB_ACCOUNT),
+        "operator": (system_namespace, OPERATOR_ACCOUNT),
+        "webhook": (system_namespace, WEBHOOK_ACCOUNT),
+    }
+
+
+def _rule(groups: list[str], resources: list[str], verbs: list[str],
+          names: list[str] | None = None) -> dict[str, Any]:
+    rule: dict[str, Any] = {"apiGroups": groups, "resources": resources, "verbs": verbs}
+    if names:
+        rule["resourceNames"] = names
+    return rule
+
+
+def hub_rules() -> list[dict[str, Any]]:
+    return [_rule([constants.GROUP], [constants.INSTANCE_PLURAL], ["create", "get", "list", "watch", "delete"])]
+
+
+def operator_cluster_rules() -> list[dict[str, Any]]:
+    return [
+        _rule([constants.GROUP], [constants.INSTANCE_PLURAL], [*READ, "patch"]),
+        _rule([constants.GROUP], [f"{constants.INSTANCE_PLURAL}/status"], ["get", "patch", "update"]),
+        _rule([constants.GROUP], [constants.TEMPLATE_PLURAL], READ),
+        _rule([""], ["pods", "persistentvolumeclaims"], [*READ, "create", "delete", "patch"]),
+        _rule([""], ["secrets"], ["get", "create", "delete", "patch"]),
+        _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
+    ]
+
+
+def operator_namespace_rules() -> list[dict[str, Any]]:
+    return [
+        _rule(["coordination.k8s.io"], ["leases"], ["create"]),
+        _rule(["coordination.k8s.io"], ["leases"], ["get", "update", "patch"], [OPERATOR_LEASE]),
+    ]
+
+
+def webhook_cluster_rules() -> list[dict[str, Any]]:
+    return [
+        _rule([constants.GROUP], [constants.TEMPLATE_PLURAL, constants.INSTANCE_PLURAL], READ),
+        _rule(["admissionregistration.k8s.io"], ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
+              ["get", "update", "patch"], [WEBHOOK_CONFIGURATION]),
+    ]
+
+
+def webhook_namespace_rules() -> list[dict[str, Any]]:
+    return [_rule([""], ["secrets"], ["get", "update", "patch"], [WEBHOOK_TLS_SECRET])]
+
+
+def officer_template_rules() -> list[dict[str, Any]]:
+    return [_rule([constants.GROUP], [constants.TEMPLATE_PLURAL],
+                  ["get", "list", "watch", "create", "update", "patch", "delete"])]
+
+
+def viewer_rules() -> list[dict[str, Any]]:
+    return [_rule([constants.GROUP], [constants.TEMPLATE_PLURAL, constants.INSTANCE_PLURAL], READ)]
+
+
+def _role(kind: str, name: str, rules: list[dict[str, Any]], namespace: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": {"app.kubernetes.io/part-of": "jupyternetes"}}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": _RBAC, "kind": kind, "metadata": meta, "rules": rules}
+
+
+def _binding(kind: str, name: str, role_kind: str, subject: dict[str, Any],
+             namespace: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": {"app.kubernetes.io/part-of": "jupyternetes"}}
+    if namespace:
+        meta["namespace"] = namespace
+    return {
+        "apiVersion": _RBAC, "kind": kind, "metadata": meta,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
+        "subjects": [subject],
+    }
+
+
+def _sa(name: str, namespace: str) -> dict[str, Any]:
+    return {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+
+
+def dev_objects(system_namespace: str, template_namespace: str, hub_namespace: str,
+                officer_group: str) -> list[dict[str, Any]]:
+    """Service accounts, roles and bindings for the local control plane, in the order they must be created."""
+    objects: list[dict[str, Any]] = []
+    for namespace, account in service_accounts(system_namespace, hub_namespace).values():
+        objects.append({"apiVersion": "v1", "kind": "ServiceAccount",
+                        "metadata": {"name": account, "namespace": namespace}})
+    officer = {"kind": "Group", "name": officer_group, "apiGroup": "rbac.authorization.k8s.io"}
+    objects += [
+        _role("Role", "jupyternetes-hub", hub_rules(), hub_namespace),
+        _binding("RoleBinding", "jupyternetes-hub", "Role", _sa(HUB_ACCOUNT, hub_namespace), hub_namespace),
+        _role("ClusterRole", "jupyternetes-operator", operator_cluster_rules()),
+        _binding("ClusterRoleBinding", "jupyternetes-operator", "ClusterRole",
+                 _sa(OPERATOR_ACCOUNT, system_namespace)),
+        _role("Role", "jupyternetes-operator", operator_namespace_rules(), system_namespace),
+        _binding("RoleBinding", "jupyternetes-operator", "Role", _sa(OPERATOR_ACCOUNT, system_namespace),
+                 system_namespace),
+        _role("ClusterRole", "jupyternetes-webhook", webhook_cluster_rules()),
+        _binding("ClusterRoleBinding", "jupyternetes-webhook", "ClusterRole", _sa(WEBHOOK_ACCOUNT, system_namespace)),
+        _role("Role", "jupyternetes-webhook", webhook_namespace_rules(), system_namespace),
+        _binding("RoleBinding", "jupyternetes-webhook", "Role", _sa(WEBHOOK_ACCOUNT, system_namespace),
+                 system_namespace),
+        _role("Role", "jupyternetes-template-editor", officer_template_rules(), template_namespace),
+        _binding("RoleBinding", "jupyternetes-template-editor", "Role", officer, template_namespace),
+        _role("ClusterRole", "jupyternetes-viewer", viewer_rules()),
+        _binding("ClusterRoleBinding", "jupyternetes-viewer", "ClusterRole", officer),
+    ]
+    return objects

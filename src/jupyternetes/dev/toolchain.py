@@ -1,0 +1,271 @@
+"""Build the pinned Kubernetes, etcd, kwok, OPA and Helm binaries from their Go modules, once, into a cache.
+
+Binaries live in `~/.cache/jupyternetes/bin/<tool>-<version>/` (override the root with `JUPYTERNETES_CACHE`), the Go
+module and build caches beside them, so a second build is a no-op and a version bump builds side by side. Builds take
+a file lock, so two test sessions never build the same tool at once. Nothing is downloaded but Go modules from the
+configured Go module proxy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+KUBERNETES_VERSION: Final = "v1.37.1"
+#: The staging modules (k8s.io/api and friends) are published with the same minor and patch as v0.x.
+KUBERNETES_STAGING_VERSION: Final = "v0." + KUBERNETES_VERSION.removeprefix("v1.")
+ETCD_VERSION: Final = "v3.7.3"
+KWOK_VERSION: Final = "v0.8.0"
+OPA_VERSION: Final = "v1.22.2"
+HELM_VERSION: Final = "v3.22.0"
+
+GO_BUILD_TIMEOUT: Final = 3600.0
+
+
+class ToolchainError(RuntimeError):
+    """A tool could not be built; the message carries the failing command and the end of its output."""
+
+
+def cache_root() -> Path:
+    """Where binaries and Go caches go: `$JUPYTERNETES_CACHE`, else `~/.cache/jupyternetes`."""
+    configured = os.environ.get("JUPYTERNETES_CACHE")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "jupyternetes"
+
+
+def go_env() -> dict[str, str]:
+    """Environment for `go`: caches under the cache root, no toolchain downloads, static binaries."""
+    root = cache_root()
+    env = dict(os.environ)
+    env.update(
+        GOMODCACHE=str(root / "go" / "mod"),
+        GOCACHE=str(root / "go" / "build"),
+        GOPATH=str(root / "go" / "path"),
+        GOTOOLCHAIN="local",
+        GOFLAGS="-mod=mod",
+        CGO_ENABLED="0",
+    )
+    return env
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One binary: which module and package it is built from, and how."""
+
+    name: str
+    version: str
+    package: str
+    requires: dict[str, str]
+    replaces: dict[str, str] = field(default_factory=dict)
+    ldflags: tuple[str, ...] = ()
+    main_go: str | None = None
+
+    @property
+    def directory(self) -> Path:
+        return cache_root() / "bin" / f"{self.group}-{self.version}"
+
+    @property
+    def group(self) -> str:
+        return "kubernetes" if self.package.startswith("k8s.io/kubernetes/") else self.name
+
+    @property
+    def path(self) -> Path:
+        return self.directory / self.name
+
+
+def _kubernetes_ldflags() -> tuple[str, ...]:
+    major, minor = KUBERNETES_VERSION.removeprefix("v").split(".")[:2]
+    flags = []
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={KUBERNETES_VERSION}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+            f"-X {pkg}.buildDate=1970-01-01T00:00:00Z",
+        ]
+    return tuple(flags)
+
+
+_ETCD_MAIN: Final = """\
+// Built by jupyternetes.dev.toolchain: the etcd server, as etcd's own main package starts it.
+package main
+
+import (
+\t"os"
+
+\t"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() {
+\tetcdmain.Main(os.Args)
+}
+"""
+
+
+def kubernetes_staging_modules() -> list[str]:
+    """The `k8s.io/*` staging modules that k8s.io/kubernetes requires at v0.0.0 and replaces with local paths.
+
+    Read from the module's own go.mod, so a version bump picks up new staging modules by itself.
+    """
+    go_mod = module_dir("k8s.io/kubernetes", KUBERNETES_VERSION) / "go.mod"
+    modules: list[str] = []
+    in_require = False
+    for line in go_mod.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("require ("):
+            in_require = True
+        elif in_require and stripped == ")":
+            in_require = False
+        elif in_require:
+            parts = stripped.split()
+            if len(parts) >= 2 and parts[0].startswith("k8s.io/") and parts[1] == "v0.0.0":
+                modules.append(parts[0])
+    return modules
+
+
+def kubernetes_tool(name: str) -> Tool:
+    return Tool(
+        name=name,
+        version=KUBERNETES_VERSION,
+        package=f"k8s.io/kubernetes/cmd/{name}",
+        requires={"k8s.io/kubernetes": KUBERNETES_VERSION},
+        # Filled in lazily by _replaces(): reading the list needs the module downloaded.
+        replaces={},
+        ldflags=("-s", "-w", *_kubernetes_ldflags()),
+    )
+
+
+TOOLS: Final[dict[str, Tool]] = {
+    **{name: kubernetes_tool(name) for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                                                "kubectl")},
+    "etcd": Tool(
+        name="etcd",
+        version=ETCD_VERSION,
+        package=".",
+        requires={"go.etcd.io/etcd/server/v3": ETCD_VERSION},
+        ldflags=("-s", "-w"),
+        main_go=_ETCD_MAIN,
+    ),
+    "kwok": Tool(
+        name="kwok",
+        version=KWOK_VERSION,
+        package="sigs.k8s.io/kwok/cmd/kwok",
+        requires={"sigs.k8s.io/kwok": KWOK_VERSION},
+        ldflags=("-s", "-w", f"-X sigs.k8s.io/kwok/pkg/consts.Version={KWOK_VERSION}"),
+    ),
+    "opa": Tool(
+        name="opa",
+        version=OPA_VERSION,
+        package="github.com/open-policy-agent/opa",
+        requires={"github.com/open-policy-agent/opa": OPA_VERSION},
+        ldflags=("-s", "-w", f"-X github.com/open-policy-agent/opa/v1/version.Version={OPA_VERSION.removeprefix('v')}"),
+    ),
+    "helm": Tool(
+        name="helm",
+        version=HELM_VERSION,
+        package="helm.sh/helm/v3/cmd/helm",
+        requires={"helm.sh/helm/v3": HELM_VERSION},
+        ldflags=("-s", "-w", f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"),
+    ),
+}
+
+#: The tools the local control plane needs.
+CONTROL_PLANE_TOOLS: Final = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl")
+
+
+def _run(command: list[str], cwd: Path, timeout: float = GO_BUILD_TIMEOUT) -> str:
+    try:
+        done = subprocess.run(
+            command, cwd=cwd, env=go_env(), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError as error:
+        raise ToolchainError(f"{command[0]} is not installed; the pinned tools are built with Go >= 1.26") from error
+    except subprocess.TimeoutExpired as error:
+        raise ToolchainError(f"{' '.join(command)} did not finish within {timeout:.0f}s") from error
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])
+        raise ToolchainError(f"`{' '.join(command)}` failed in {cwd} (exit {done.returncode}):\n{tail}")
+    return done.stdout
+
+
+def module_dir(module: str, version: str) -> Path:
+    """The extracted source of `module@version` in the Go module cache, downloading it when missing."""
+    with tempfile.TemporaryDirectory(prefix="jupyternetes-gomod-") as scratch:
+        out = _run(["go", "mod", "download", "-json", f"{module}@{version}"], cwd=Path(scratch), timeout=900)
+    info = json.loads(out)
+    if info.get("Error"):
+        raise ToolchainError(f"cannot download {module}@{version}: {info['Error']}")
+    return Path(info["Dir"])
+
+
+@contextlib.contextmanager
+def _lock(name: str) -> Iterator[None]:
+    lock_dir = cache_root() / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _go_mod(tool: Tool) -> str:
+    lines = ["module jupyternetes.local/build/" + tool.name, "", "go 1.26", ""]
+    lines += [f"require {module} {version}" for module, version in sorted(tool.requires.items())]
+    replaces = dict(tool.replaces)
+    if tool.group == "kubernetes":
+        replaces.update({m: f"{m} {KUBERNETES_STAGING_VERSION}" for m in kubernetes_staging_modules()})
+    if replaces:
+        lines += ["", "replace ("] + [f"\t{m} => {target}" for m, target in sorted(replaces.items())] + [")"]
+    return "\n".join(lines) + "\n"
+
+
+def build(tool: Tool, log: bool = True) -> Path:
+    """Build `tool` into its cache directory unless it is already there; returns the binary's path."""
+    if tool.path.exists():
+        return tool.path
+    with _lock(f"{tool.group}-{tool.version}"):
+        if tool.path.exists():
+            return tool.path
+        work = cache_root() / "work" / f"{tool.name}-{tool.version}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        (work / "go.mod").write_text(_go_mod(tool))
+        if tool.main_go:
+            (work / "main.go").write_text(tool.main_go)
+        if log:
+            print(f"building {tool.name} {tool.version} from {tool.package} ...", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        tool.directory.mkdir(parents=True, exist_ok=True)
+        partial = tool.directory / f".{tool.name}.partial"
+        _run(
+            ["go", "build", "-trimpath", "-ldflags", " ".join(tool.ldflags), "-o", str(partial), tool.package],
+            cwd=work,
+        )
+        partial.rename(tool.path)
+        shutil.rmtree(work, ignore_errors=True)
+        if log:
+            print(f"built {tool.path} in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+        return tool.path
+
+
+def ensure(names: tuple[str, ...] | list[str] = CONTROL_PLANE_TOOLS, log: bool = True) -> dict[str, Path]:
+    """Build whichever of `names` are missing (one at a time: the machine has two cores) and return their paths."""
+    return {name: build(TOOLS[name], log=log) for name in names}
+
+
+def openapi_spec_dir() -> Path:
+    """Kubernetes' published OpenAPI v3 documents for the pinned version, from its Go module."""
+    return module_dir("k8s.io/kubernetes", KUBERNETES_VERSION) / "api" / "openapi-spec" / "v3"

@@ -1,0 +1,507 @@
+"""The one module that talks to the Kubernetes API.
+
+A small client over httpx, in a synchronous and an asynchronous flavour that share every piece of request building
+and error handling. Objects are plain dictionaries, exactly as the API server sends them; there is no model layer to
+lag behind the server's version. Configuration comes from a kubeconfig file (client certificates or bearer tokens) or
+from the in-cluster service-account mount, whose token is re-read as the kubelet rotates it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import yaml
+
+from jupyternetes import constants
+
+IN_CLUSTER_DIR: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+DEFAULT_TIMEOUT: Final = 30.0
+TOKEN_REREAD_SECONDS: Final = 60.0
+
+MERGE_PATCH: Final = "application/merge-patch+json"
+JSON_PATCH: Final = "application/json-patch+json"
+STRATEGIC_PATCH: Final = "application/strategic-merge-patch+json"
+APPLY_PATCH: Final = "application/apply-patch+yaml"
+
+
+class KubeConfigError(ValueError):
+    """The kubeconfig cannot be used; the message says which part and why."""
+
+
+class ApiError(Exception):
+    """The API server answered with an error status. `message` is the server's own words."""
+
+    def __init__(self, status: int, reason: str, message: str, body: dict[str, Any] | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body or {}
+        super().__init__(f"{status} {reason}: {message}")
+
+    @property
+    def causes(self) -> list[dict[str, Any]]:
+        return list((self.body.get("details") or {}).get("causes") or [])
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    pass
+
+
+class Forbidden(ApiError):
+    pass
+
+
+class Gone(ApiError):
+    """A watch or list asked for a resourceVersion that is no longer available; list again."""
+
+
+_ERRORS_BY_STATUS: Final[dict[int, type[ApiError]]] = {404: NotFound, 409: Conflict, 403: Forbidden, 410: Gone}
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """Where a kind lives in the API."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        parts = [prefix]
+        if self.namespaced and namespace:
+            parts.append(f"namespaces/{namespace}")
+        parts.append(self.plural)
+        if name:
+            parts.append(name)
+            if subresource:
+                parts.append(subresource)
+        return "/".join(parts)
+
+
+def _rt(api_version: str, kind: str, plural: str, namespaced: bool = True) -> ResourceType:
+    return ResourceType(api_version, kind, plural, namespaced)
+
+
+#: Kinds that Jupyternetes and its tests use, so they need no discovery round trip.
+KNOWN_TYPES: Final[dict[tuple[str, str], ResourceType]] = {
+    (rt.api_version, rt.kind): rt
+    for rt in (
+        _rt("v1", "Pod", "pods"),
+        _rt("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+        _rt("v1", "Secret", "secrets"),
+        _rt("v1", "ConfigMap", "configmaps"),
+        _rt("v1", "Service", "services"),
+        _rt("v1", "ServiceAccount", "serviceaccounts"),
+        _rt("v1", "Event", "events"),
+        _rt("v1", "ResourceQuota", "resourcequotas"),
+        _rt("v1", "LimitRange", "limitranges"),
+        _rt("v1", "Namespace", "namespaces", namespaced=False),
+        _rt("v1", "Node", "nodes", namespaced=False),
+        _rt("v1", "PersistentVolume", "persistentvolumes", namespaced=False),
+        _rt("events.k8s.io/v1", "Event", "events"),
+        _rt("apps/v1", "Deployment", "deployments"),
+        _rt("apps/v1", "StatefulSet", "statefulsets"),
+        _rt("apps/v1", "DaemonSet", "daemonsets"),
+        _rt("batch/v1", "Job", "jobs"),
+        _rt("batch/v1", "CronJob", "cronjobs"),
+        _rt("coordination.k8s.io/v1", "Lease", "leases"),
+        _rt("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+        _rt("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+        _rt("rbac.authorization.k8s.io/v1", "Role", "roles"),
+        _rt("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
+        _rt("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", namespaced=False),
+        _rt("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
+        _rt("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False),
+        _rt("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations",
+            namespaced=False),
+        _rt("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations",
+            namespaced=False),
+        _rt("authentication.k8s.io/v1", "SelfSubjectReview", "selfsubjectreviews", namespaced=False),
+        _rt("authorization.k8s.io/v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", namespaced=False),
+        _rt("authorization.k8s.io/v1", "SubjectAccessReview", "subjectaccessreviews", namespaced=False),
+        _rt("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses", namespaced=False),
+        _rt(constants.API_VERSION, constants.TEMPLATE_KIND, constants.TEMPLATE_PLURAL),
+        _rt(constants.API_VERSION, constants.INSTANCE_KIND, constants.INSTANCE_PLURAL),
+    )
+}
+
+POD: Final = KNOWN_TYPES[("v1", "Pod")]
+PVC: Final = KNOWN_TYPES[("v1", "PersistentVolumeClaim")]
+SECRET: Final = KNOWN_TYPES[("v1", "Secret")]
+EVENT: Final = KNOWN_TYPES[("v1", "Event")]
+NAMESPACE: Final = KNOWN_TYPES[("v1", "Namespace")]
+TEMPLATE: Final = KNOWN_TYPES[(constants.API_VERSION, constants.TEMPLATE_KIND)]
+INSTANCE: Final = KNOWN_TYPES[(constants.API_VERSION, constants.INSTANCE_KIND)]
+
+
+@dataclass
+class KubeConfig:
+    """How to reach and authenticate to one API server."""
+
+    server: str
+    namespace: str = "default"
+    ca_data: bytes | None = None
+    insecure: bool = False
+    client_cert_data: bytes | None = None
+    client_key_data: bytes | None = None
+    token: str | None = None
+    token_file: Path | None = None
+    _token_cache: tuple[float, str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], context: str | None = None) -> KubeConfig:
+        """Load a kubeconfig file. Client certificates, bearer tokens and token files are supported."""
+        path = Path(path)
+        try:
+            document = yaml.safe_load(path.read_text())
+        except OSError as error:
+            raise KubeConfigError(f"cannot read kubeconfig {path}: {error.strerror}") from error
+        except yaml.YAMLError as error:
+            raise KubeConfigError(f"kubeconfig {path} is not valid YAML: {error}") from error
+        if not isinstance(document, dict):
+            raise KubeConfigError(f"kubeconfig {path} is not a kubeconfig (expected a mapping)")
+
+        def named(section: str, name: str) -> dict[str, Any]:
+            for item in document.get(section) or []:
+                if item.get("name") == name:
+                    return dict(item.get(section.rstrip("s")) or {})
+            raise KubeConfigError(f"kubeconfig {path} has no {section.rstrip('s')} named {name!r}")
+
+        context_name = context or document.get("current-context")
+        if not context_name:
+            raise KubeConfigError(f"kubeconfig {path} has no current-context; pass a context name")
+        ctx = named("contexts", context_name)
+        cluster = named("clusters", ctx.get("cluster", ""))
+        user = named("users", ctx.get("user", "")) if ctx.get("user") else {}
+        base = path.parent
+
+        def data(inline_key: str, file_key: str, source: dict[str, Any]) -> bytes | None:
+            if source.get(inline_key):
+                return base64.b64decode(source[inline_key])
+            if source.get(file_key):
+                return (base / source[file_key]).read_bytes()
+            return None
+
+        if "exec" in user or "auth-provider" in user:
+            raise KubeConfigError(
+                f"kubeconfig {path}: user {ctx.get('user')!r} uses an exec or auth-provider plugin, which Jupyternetes "
+                "does not run; use a client certificate or a service-account token"
+            )
+        return cls(
+            server=str(cluster.get("server", "")).rstrip("/"),
+            namespace=ctx.get("namespace") or "default",
+            ca_data=data("certificate-authority-data", "certificate-authority", cluster),
+            insecure=bool(cluster.get("insecure-skip-tls-verify", False)),
+            client_cert_data=data("client-certificate-data", "client-certificate", user),
+            client_key_data=data("client-key-data", "client-key", user),
+            token=user.get("token"),
+            token_file=(base / user["tokenFile"]) if user.get("tokenFile") else None,
+        )
+
+    @classmethod
+    def in_cluster(cls) -> KubeConfig:
+        """The pod's own service account, as mounted by the kubelet."""
+        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+        if not host or not port:
+            raise KubeConfigError("not running in a pod: KUBERNETES_SERVICE_HOST/PORT are not set")
+        if ":" in host:
+            host = f"[{host}]"
+        namespace_file = IN_CLUSTER_DIR / "namespace"
+        return cls(
+            server=f"https://{host}:{port}",
+            namespace=namespace_file.read_text().strip() if namespace_file.exists() else "default",
+            ca_data=(IN_CLUSTER_DIR / "ca.crt").read_bytes(),
+            token_file=IN_CLUSTER_DIR / "token",
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None, context: str | None = None) -> KubeConfig:
+        """`path` if given, else `$KUBECONFIG`, else the in-cluster account, else `~/.kube/config`."""
+        if path:
+            return cls.from_file(path, context)
+        if os.environ.get("KUBECONFIG"):
+            return cls.from_file(os.environ["KUBECONFIG"].split(os.pathsep)[0], context)
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            return cls.in_cluster()
+        return cls.from_file(Path.home() / ".kube" / "config", context)
+
+    def bearer_token(self) -> str | None:
+        if self.token:
+            return self.token
+        if self.token_file is None:
+            return None
+        now = time.monotonic()
+        if self._token_cache is None or now - self._token_cache[0] > TOKEN_REREAD_SECONDS:
+            self._token_cache = (now, self.token_file.read_text().strip())
+        return self._token_cache[1]
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif self.ca_data:
+            context = ssl.create_default_context(cadata=self.ca_data.decode())
+        if self.client_cert_data and self.client_key_data:
+            # ssl can only load a key pair from files; they exist for the duration of this call only.
+            with tempfile.TemporaryDirectory(prefix="jupyternetes-tls-") as scratch:
+                cert, key = Path(scratch) / "tls.crt", Path(scratch) / "tls.key"
+                cert.write_bytes(self.client_cert_data)
+                key.touch(mode=0o600)
+                key.write_bytes(self.client_key_data)
+                context.load_cert_chain(cert, key)
+        return context
+
+
+def _error_from(response: httpx.Response) -> ApiError:
+    body: dict[str, Any] = {}
+    with contextlib.suppress(ValueError):
+        parsed = response.json()
+        if isinstance(parsed, dict):
+            body = parsed
+    message = str(body.get("message") or response.text or response.reason_phrase)
+    reason = str(body.get("reason") or response.reason_phrase)
+    error_type = _ERRORS_BY_STATUS.get(response.status_code, ApiError)
+    return error_type(response.status_code, reason, message, body)
+
+
+def _result(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 400:
+        raise _error_from(response)
+    if not response.content:
+        return {}
+    parsed = response.json()
+    return parsed if isinstance(parsed, dict) else {"items": parsed}
+
+
+def _patch_body(patch: Any) -> bytes:
+    # Every patch type, server-side apply's YAML included, accepts JSON.
+    return json.dumps(patch).encode()
+
+
+def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out
+
+
+class _Base:
+    def __init__(self, config: KubeConfig) -> None:
+        self.config = config
+        self._discovered: dict[tuple[str, str], ResourceType] = {}
+
+    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "jupyternetes"}
+        token = self.config.bearer_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    @staticmethod
+    def type_of(obj: Mapping[str, Any]) -> tuple[str, str]:
+        return str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+
+    def _known(self, api_version: str, kind: str) -> ResourceType | None:
+        return KNOWN_TYPES.get((api_version, kind)) or self._discovered.get((api_version, kind))
+
+    def _remember(self, api_version: str, listing: dict[str, Any]) -> None:
+        for resource in listing.get("resources") or []:
+            if "/" in resource.get("name", ""):
+                continue
+            rt = ResourceType(api_version, resource["kind"], resource["name"], bool(resource.get("namespaced")))
+            self._discovered[(api_version, rt.kind)] = rt
+
+    @staticmethod
+    def _discovery_path(api_version: str) -> str:
+        return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+
+    @staticmethod
+    def _not_served(api_version: str, kind: str) -> ApiError:
+        return NotFound(404, "NotFound", f"the server does not serve kind {kind!r} in {api_version!r}")
+
+
+class Kube(_Base):
+    """Synchronous client, for the command line, the local control plane and tests."""
+
+    def __init__(self, config: KubeConfig, timeout: float = DEFAULT_TIMEOUT) -> None:
+        super().__init__(config)
+        self._http = httpx.Client(base_url=config.server, verify=config.ssl_context(), timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Kube:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None,
+                content_type: str = "application/json") -> dict[str, Any]:
+        content = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
+        response = self._http.request(method, path, params=_query(params), content=content,
+                                      headers=self._headers(content_type if content is not None else None))
+        return _result(response)
+
+    def resource(self, api_version: str, kind: str) -> ResourceType:
+        known = self._known(api_version, kind)
+        if known:
+            return known
+        self._remember(api_version, self.request("GET", self._discovery_path(api_version)))
+        known = self._known(api_version, kind)
+        if not known:
+            raise self._not_served(api_version, kind)
+        return known
+
+    def get(self, rt: ResourceType, name: str, namespace: str | None = None) -> dict[str, Any]:
+        return self.request("GET", rt.path(namespace, name))
+
+    def list(self, rt: ResourceType, namespace: str | None = None, **params: Any) -> dict[str, Any]:
+        return self.request("GET", rt.path(namespace), params=params)
+
+    def create(self, obj: Mapping[str, Any], namespace: str | None = None, **params: Any) -> dict[str, Any]:
+        rt = self.resource(*self.type_of(obj))
+        ns = namespace or (obj.get("metadata") or {}).get("namespace")
+        return self.request("POST", rt.path(ns), params=params, body=dict(obj))
+
+    def patch(self, rt: ResourceType, name: str, patch: Any, namespace: str | None = None,
+              content_type: str = MERGE_PATCH, subresource: str | None = None, **params: Any) -> dict[str, Any]:
+        return self.request("PATCH", rt.path(namespace, name, subresource), params=params,
+                            body=_patch_body(patch), content_type=content_type)
+
+    def apply(self, obj: Mapping[str, Any], field_manager: str = "jupyternetes", force: bool = True,
+              **params: Any) -> dict[str, Any]:
+        """Server-side apply of a whole object."""
+        rt = self.resource(*self.type_of(obj))
+        meta = obj.get("metadata") or {}
+        return self.patch(rt, meta["name"], obj, meta.get("namespace"), APPLY_PATCH, fieldManager=field_manager,
+                          force=force, **params)
+
+    def delete(self, rt: ResourceType, name: str, namespace: str | None = None, **params: Any) -> dict[str, Any]:
+        return self.request("DELETE", rt.path(namespace, name), params=params)
+
+    def watch(self, rt: ResourceType, namespace: str | None = None, timeout: float = 60.0,
+              **params: Any) -> Iterator[dict[str, Any]]:
+        params = {"watch": True, "allowWatchBookmarks": True, "timeoutSeconds": int(timeout), **params}
+        with self._http.stream("GET", rt.path(namespace), params=_query(params), headers=self._headers(),
+                               timeout=httpx.Timeout(timeout + 10)) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error_from(response)
+            for line in response.iter_lines():
+                if line:
+                    yield json.loads(line)
+
+
+class AsyncKube(_Base):
+    """Asynchronous client, for the operator, the webhook and the spawner."""
+
+    def __init__(self, config: KubeConfig, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 100) -> None:
+        super().__init__(config)
+        self._http = httpx.AsyncClient(
+            base_url=config.server,
+            verify=config.ssl_context(),
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncKube:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None,
+                      content_type: str = "application/json") -> dict[str, Any]:
+        content = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
+        response = await self._http.request(method, path, params=_query(params), content=content,
+                                            headers=self._headers(content_type if content is not None else None))
+        return _result(response)
+
+    async def resource(self, api_version: str, kind: str) -> ResourceType:
+        known = self._known(api_version, kind)
+        if known:
+            return known
+        self._remember(api_version, await self.request("GET", self._discovery_path(api_version)))
+        known = self._known(api_version, kind)
+        if not known:
+            raise self._not_served(api_version, kind)
+        return known
+
+    async def get(self, rt: ResourceType, name: str, namespace: str | None = None) -> dict[str, Any]:
+        return await self.request("GET", rt.path(namespace, name))
+
+    async def list(self, rt: ResourceType, namespace: str | None = None, **params: Any) -> dict[str, Any]:
+        return await self.request("GET", rt.path(namespace), params=params)
+
+    async def create(self, obj: Mapping[str, Any], namespace: str | None = None, **params: Any) -> dict[str, Any]:
+        rt = await self.resource(*self.type_of(obj))
+        ns = namespace or (obj.get("metadata") or {}).get("namespace")
+        return await self.request("POST", rt.path(ns), params=params, body=dict(obj))
+
+    async def patch(self, rt: ResourceType, name: str, patch: Any, namespace: str | None = None,
+                    content_type: str = MERGE_PATCH, subresource: str | None = None,
+                    **params: Any) -> dict[str, Any]:
+        return await self.request("PATCH", rt.path(namespace, name, subresource), params=params,
+                                  body=_patch_body(patch), content_type=content_type)
+
+    async def apply(self, obj: Mapping[str, Any], field_manager: str = "jupyternetes", force: bool = True,
+                    **params: Any) -> dict[str, Any]:
+        rt = await self.resource(*self.type_of(obj))
+        meta = obj.get("metadata") or {}
+        return await self.patch(rt, meta["name"], obj, meta.get("namespace"), APPLY_PATCH,
+                                fieldManager=field_manager, force=force, **params)
+
+    async def delete(self, rt: ResourceType, name: str, namespace: str | None = None,
+                     **params: Any) -> dict[str, Any]:
+        return await self.request("DELETE", rt.path(namespace, name), params=params)
+
+    async def watch(self, rt: ResourceType, namespace: str | None = None, timeout: float = 300.0,
+                    **params: Any) -> AsyncIterator[dict[str, Any]]:
+        """Watch events (`{"type": ..., "object": ...}`) until the server ends the watch after `timeout` seconds."""
+        params = {"watch": True, "allowWatchBookmarks": True, "timeoutSeconds": int(timeout), **params}
+        async with self._http.stream("GET", rt.path(namespace), params=_query(params), headers=self._headers(),
+                                     timeout=httpx.Timeout(timeout + 10)) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _error_from(response)
+            async for line in response.aiter_lines():
+                if line:
+                    yield json.loads(line)
+
+
+def load_manifests(text: str, source: str = "<input>") -> list[dict[str, Any]]:
+    """Every YAML document in `text` that is an object, or `ValueError` naming the source and the YAML problem."""
+    try:
+        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    except yaml.YAMLError as error:
+        raise ValueError(f"{source}: not valid YAML: {error}".replace("\n", " ")) from None
+    for index, doc in enumerate(documents):
+        if not isinstance(doc, dict):
+            raise ValueError(f"{source}: document {index + 1} is a {type(doc).__name__}, not a Kubernetes object")
+    return documents

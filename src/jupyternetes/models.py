@@ -1,0 +1,221 @@
+"""Python models of the two Jupyternetes kinds, `JupyterNotebookTemplate` and `JupyterNotebookInstance`.
+
+These mirror the CRDs in `crds/` (a test holds the two together). Pod and PVC specs stay plain dictionaries: the CRD
+schema already checks their structure against the Kubernetes OpenAPI, and the renderer must keep every field that a
+`V1PodSpec` accepts, including ones newer than this code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from jupyternetes import constants
+
+#: Template entry names become part of object names and of variables such as `jupyternetes.pvcs.<name>`.
+ENTRY_NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+ENTRY_NAME_MAX_LENGTH: Final = 40
+#: Variable names: what may appear between braces in a template.
+VARIABLE_NAME_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
+
+# States of one rendered object in the instance status.
+STATE_PENDING: Final = "Pending"
+STATE_WAITING: Final = "Waiting"
+STATE_PROVISIONED: Final = "Provisioned"
+STATE_RUNNING: Final = "Running"
+STATE_SUCCEEDED: Final = "Succeeded"
+STATE_FAILED: Final = "Failed"
+STATE_DENIED: Final = "Denied"
+STATE_ERROR: Final = "Error"
+STATE_DELETED: Final = "Deleted"
+
+CONDITION_READY: Final = "Ready"
+CONDITION_PROGRESSING: Final = "Progressing"
+CONDITION_DEGRADED: Final = "Degraded"
+
+
+class InvalidObjectError(ValueError):
+    """An object does not have the shape of its kind. The message names every field that is wrong."""
+
+    def __init__(self, kind: str, name: str, problems: list[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.problems = problems
+        what = f"{kind} {name!r}" if name else kind
+        super().__init__(f"{what} is invalid: " + "; ".join(problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=False, validate_assignment=False
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The object as the Kubernetes API writes it: camelCase keys, unset optional fields left out."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class ObjectMeta(BaseModel):
+    """The parts of `metadata` that Jupyternetes reads; everything else the API server adds is kept as is."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    name: str = ""
+    namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+    resource_version: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    deletion_timestamp: str | None = None
+
+
+class _Entry(_Model):
+    name: str = Field(pattern=ENTRY_NAME_PATTERN, max_length=ENTRY_NAME_MAX_LENGTH)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class PodEntry(_Entry):
+    """One pod of a template: its name within the template, labels, annotations and a full `V1PodSpec`."""
+
+    spec: dict[str, Any]
+
+
+class PvcEntry(_Entry):
+    """One PersistentVolumeClaim of a template: name within the template, labels, annotations, a PVC spec."""
+
+    spec: dict[str, Any]
+
+
+class OtherResourceEntry(_Entry):
+    """Any other namespaced resource. `body` holds every top-level field but `apiVersion`, `kind` and `metadata`."""
+
+    api_version: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    body: dict[str, Any] = Field(default_factory=dict)
+
+
+class TemplateSpec(_Model):
+    pods: list[PodEntry] = Field(default_factory=list)
+    pvcs: list[PvcEntry] = Field(default_factory=list)
+    other_resources: list[OtherResourceEntry] = Field(default_factory=list)
+
+    @pydantic.model_validator(mode="after")
+    def _unique_entry_names(self) -> TemplateSpec:
+        for field, entries in (("pods", self.pods), ("pvcs", self.pvcs), ("otherResources", self.other_resources)):
+            seen: set[str] = set()
+            for index, entry in enumerate(entries):
+                if entry.name in seen:
+                    raise ValueError(f"spec.{field}[{index}].name: {entry.name!r} is used twice; names must be unique")
+                seen.add(entry.name)
+        return self
+
+
+class Template(_Model):
+    """A `JupyterNotebookTemplate`: what to create for each instance that refers to it."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    api_version: Literal["kadense.io/v1"] = constants.API_VERSION
+    kind: Literal["JupyterNotebookTemplate"] = constants.TEMPLATE_KIND
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: TemplateSpec = Field(default_factory=TemplateSpec)
+
+
+class TemplateRef(_Model):
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+
+
+class InstanceSpec(_Model):
+    template: TemplateRef
+    variables: dict[str, str] = Field(default_factory=dict)
+
+
+class ResourceState(_Model):
+    """What happened to one rendered object."""
+
+    resource_name: str | None = None
+    kind: str | None = None
+    api_version: str | None = None
+    state: str | None = None
+    error_message: str | None = None
+    phase: str | None = None
+    pod_ip: str | None = Field(default=None, alias="podIP")
+    port: int | None = None
+
+
+class Condition(_Model):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str | None = None
+    message: str | None = None
+    last_transition_time: str | None = None
+    observed_generation: int | None = None
+
+
+class InstanceStatus(_Model):
+    pods: dict[str, ResourceState] = Field(default_factory=dict)
+    pvcs: dict[str, ResourceState] = Field(default_factory=dict)
+    other_resources: dict[str, ResourceState] = Field(default_factory=dict)
+    pods_provisioned: str | None = None
+    pvcs_provisioned: str | None = None
+    other_resources_provisioned: dict[str, str] = Field(default_factory=dict)
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+class Instance(_Model):
+    """A `JupyterNotebookInstance`: a reference to a template plus the values of its variables."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    api_version: Literal["kadense.io/v1"] = constants.API_VERSION
+    kind: Literal["JupyterNotebookInstance"] = constants.INSTANCE_KIND
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: InstanceSpec
+    status: InstanceStatus | None = None
+
+
+def _problems(error: pydantic.ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        path = ""
+        for part in item["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{path}: {message}" if path else message)
+    return problems
+
+
+def _parse(model: type[_Model], kind: str, obj: Any) -> Any:
+    if not isinstance(obj, dict):
+        raise InvalidObjectError(kind, "", [f"expected a mapping (a YAML object), got {type(obj).__name__}"])
+    name = str((obj.get("metadata") or {}).get("name", "")) if isinstance(obj.get("metadata"), dict) else ""
+    if obj.get("kind") != kind:
+        raise InvalidObjectError(kind, name, [f"kind: expected {kind!r}, got {obj.get('kind')!r}"])
+    if obj.get("apiVersion") != constants.API_VERSION:
+        raise InvalidObjectError(
+            kind, name, [f"apiVersion: expected {constants.API_VERSION!r}, got {obj.get('apiVersion')!r}"]
+        )
+    try:
+        return model.model_validate(obj)
+    except pydantic.ValidationError as error:
+        raise InvalidObjectError(kind, name, _problems(error)) from None
+
+
+def parse_template(obj: Any) -> Template:
+    """A `Template` from a parsed manifest, or `InvalidObjectError` naming every wrong field."""
+    return _parse(Template, constants.TEMPLATE_KIND, obj)  # type: ignore[no-any-return]
+
+
+def parse_instance(obj: Any) -> Instance:
+    """An `Instance` from a parsed manifest, or `InvalidObjectError` naming every wrong field."""
+    return _parse(Instance, constants.INSTANCE_KIND, obj)  # type: ignore[no-any-return]

@@ -1,0 +1,79 @@
+"""Deterministic, valid Kubernetes names for everything Jupyternetes generates.
+
+A generated name depends only on its inputs, so a restarted operator (or a user starting the same server again)
+finds the same PVC and pod it made before. Every name is a valid DNS-1123 label of at most 63 characters, and carries
+a short hash of its full inputs so that two different inputs never map to the same name after truncation or
+sanitising.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Final
+
+DNS1123_LABEL_MAX: Final = 63
+DNS1123_SUBDOMAIN_MAX: Final = 253
+LABEL_VALUE_MAX: Final = 63
+HASH_LENGTH: Final = 8
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_NOT_LABEL_CHARS = re.compile(r"[^a-z0-9-]+")
+
+
+def is_dns1123_label(value: str) -> bool:
+    """True if `value` is a valid DNS-1123 label (pod, PVC and namespace names; at most 63 characters)."""
+    return len(value) <= DNS1123_LABEL_MAX and bool(_DNS1123_LABEL.match(value))
+
+
+def is_dns1123_subdomain(value: str) -> bool:
+    """True if `value` is a valid DNS-1123 subdomain (most object names; at most 253 characters)."""
+    return len(value) <= DNS1123_SUBDOMAIN_MAX and bool(_DNS1123_SUBDOMAIN.match(value))
+
+
+def is_label_value(value: str) -> bool:
+    """True if `value` may be used as a label value."""
+    return len(value) <= LABEL_VALUE_MAX and bool(_LABEL_VALUE.match(value))
+
+
+def is_qualified_name(value: str) -> bool:
+    """True if `value` is a valid label or annotation key: an optional DNS subdomain prefix, a slash, a name."""
+    prefix, slash, name = value.rpartition("/")
+    if slash and not (prefix and is_dns1123_subdomain(prefix)):
+        return False
+    return len(name) <= LABEL_VALUE_MAX and bool(_LABEL_NAME.match(name))
+
+
+def short_hash(*parts: str, length: int = HASH_LENGTH) -> str:
+    """A stable hex digest of `parts`; the parts are separated so that ("ab", "c") and ("a", "bc") differ."""
+    digest = hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+    return digest[:length]
+
+
+def _label_safe(text: str) -> str:
+    return _NOT_LABEL_CHARS.sub("-", text.lower()).strip("-")
+
+
+def object_name(instance_name: str, entry_name: str) -> str:
+    """The name of the object rendered for one template entry of one instance.
+
+    `<instance>-<entry>-<hash>`, shortened before the hash so the whole stays within 63 characters. The hash covers
+    the unshortened instance and entry names, so names stay unique per instance and entry even when two instance
+    names share a long prefix or differ only in characters that are not allowed in a DNS label.
+    """
+    suffix = "-" + short_hash(instance_name, entry_name)
+    base = _label_safe(f"{instance_name}-{entry_name}")[: DNS1123_LABEL_MAX - len(suffix)].rstrip("-")
+    return (base or "jupyternetes") + suffix
+
+
+def label_value(value: str) -> str:
+    """`value` itself when it is a valid label value, otherwise a shortened form ending in a hash of it."""
+    if is_label_value(value):
+        return value
+    suffix = "-" + short_hash(value)
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", value)[: LABEL_VALUE_MAX - len(suffix)]
+    cleaned = re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", cleaned)
+    return (cleaned or "x") + suffix

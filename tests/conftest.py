@@ -1,0 +1,32 @@
+"""Shared fixtures. `cluster` is one real local control plane for the whole session (started on first use)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from jupyternetes import kube
+from jupyternetes.dev import cluster as cluster_mod
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[cluster_mod.LocalCluster]:
+    with cluster_mod.running() as local:
+        yield local
+
+
+@pytest.fixture(scope="session")
+def admin(cluster: cluster_mod.LocalCluster) -> Iterator[kube.Kube]:
+    with cluster.kube(cluster_mod.ADMIN) as client:
+        yield client
+
+
+@pytest.fixture
+def namespace(admin: kube.Kube) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    admin.delete(kube.NAMESPACE, name)
