@@ -137,6 +137,7 @@ KNOWN_TYPES: Final[dict[tuple[str, str], ResourceType]] = {
         _rt("authorization.k8s.io/v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", namespaced=False),
         _rt("authorization.k8s.io/v1", "SubjectAccessReview", "subjectaccessreviews", namespaced=False),
         _rt("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses", namespaced=False),
+        _rt("storage.k8s.io/v1", "StorageClass", "storageclasses", namespaced=False),
         _rt(constants.API_VERSION, constants.TEMPLATE_KIND, constants.TEMPLATE_PLURAL),
         _rt(constants.API_VERSION, constants.INSTANCE_KIND, constants.INSTANCE_PLURAL),
     )
@@ -287,6 +288,8 @@ def _result(response: httpx.Response) -> dict[str, Any]:
         raise _error_from(response)
     if not response.content:
         return {}
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return {"text": response.text}
     parsed = response.json()
     return parsed if isinstance(parsed, dict) else {"items": parsed}
 

@@ -71,7 +71,7 @@ def _seed_with(path: list, value: object) -> dict:
     ("path", "value", "expected"),
     [
         (["spec", "pods", 0, "spec", "containers"], {"name": "notebook", "image": "x"},
-         'spec.pods[0].spec.containers: Invalid value: "object"'),
+         'unknown field "spec.pods[0].spec.containers.image"'),
         (["spec", "pods", 0, "spec", "containers", 0, "imagee"], "x",
          'unknown field "spec.pods[0].spec.containers[0].imagee"'),
         (["spec", "pods", 0, "spec", "volumes", 0, "persistentVolumeClaim"], ["a"],

@@ -59,7 +59,7 @@ def _wait_all_dead(pids: list[int], timeout: float = 20.0) -> list[int]:
 
 def test_an_exception_inside_the_harness_stops_every_process_and_removes_the_state(tmp_path: Path) -> None:
     child, info = _start("fail")
-    assert len(info["pids"]) == 5
+    assert len(info["pids"]) == 6  # etcd, apiserver, controller manager, scheduler, kwok, provisioner
     child.wait(60)
     assert child.returncode != 0
     assert _wait_all_dead(info["pids"]) == []

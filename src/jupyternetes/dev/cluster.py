@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +34,7 @@ from typing import Any, Final
 import yaml
 
 from jupyternetes import kube, pki
-from jupyternetes.dev import rbac, toolchain
+from jupyternetes.dev import provisioner, rbac, toolchain
 
 ADMIN: Final = "admin"
 OFFICER: Final = "officer"
@@ -98,16 +99,23 @@ class Process:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
+    def signal(self, sig: int) -> None:
+        if self.popen is not None and self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
+                os.killpg(self.popen.pid, sig)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.signal(signal.SIGTERM)
+        self.wait_or_kill(time.monotonic() + timeout)
+
+    def wait_or_kill(self, deadline: float) -> None:
+        """Wait for the process to exit until `deadline` (a monotonic time), then kill its process group."""
+        if self.popen is None:
+            return
+        try:
+            self.popen.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
             self.popen.wait(5)
 
     def log_tail(self, lines: int = 25) -> str:
@@ -227,8 +235,13 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Stop every process (newest first) and, for a throw-away cluster, remove the state directory."""
+        # A throw-away cluster needs no orderly shutdown: ask everything to stop at once, and kill what has not
+        # stopped two seconds later (the API server otherwise drains its watches for many seconds).
         for process in reversed(self.processes):
-            process.stop()
+            process.signal(signal.SIGTERM)
+        deadline = time.monotonic() + 2.0
+        for process in reversed(self.processes):
+            process.wait_or_kill(deadline)
         self.processes.clear()
         if self.remove_state_on_stop:
             shutil.rmtree(self.state_dir, ignore_errors=True)
@@ -358,7 +371,7 @@ class LocalCluster:
             "--leader-elect=false", "--use-service-account-credentials=true",
             f"--service-account-private-key-file={d / 'sa.key'}", f"--root-ca-file={d / 'ca.crt'}",
             "--controllers=*,-bootstrapsigner,-tokencleaner,-csrsigning,-csrapproving,-csrcleaner,"
-            "-node-ipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-route-controller",
+            "-node-ipam-controller",
             "--secure-port=0", "--v=1",
         ])
         self._spawn("kube-scheduler", [
@@ -384,6 +397,8 @@ class LocalCluster:
             "--node-ip=127.0.0.1",
             "--node-lease-duration-seconds=40",
         ])
+        self._spawn("provisioner", [sys.executable, "-m", "jupyternetes.dev.provisioner",
+                                    f"--kubeconfig={d / 'kwok.kubeconfig'}"])
 
     # Bootstrap -------------------------------------------------------------------------------------------------
 
@@ -397,6 +412,7 @@ class LocalCluster:
             for obj in rbac.dev_objects(cfg.system_namespace, cfg.template_namespace, cfg.hub_namespace,
                                         OFFICER_GROUP):
                 _ensure(admin, obj)
+            _ensure(admin, provisioner.storage_class())
             for index in range(cfg.nodes):
                 _ensure(admin, fake_node(f"kwok-node-{index}", f"{cfg.pod_cidr_prefix}.{index}.0/24"))
             for crd in crd_names:

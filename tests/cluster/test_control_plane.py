@@ -1,4 +1,5 @@
-"""Each kubeconfig that the local control plane writes authenticates as its own identity, and only as that."""
+"""The local control plane behaves like a cluster: identities, scheduling onto kwok nodes, storage, garbage
+collection."""
 
 from __future__ import annotations
 
@@ -67,3 +68,18 @@ def test_garbage_collector_deletes_dependents(admin: kube.Kube, namespace: str) 
             return True
 
     cluster_mod.wait_for("the garbage collector to delete the dependent", gone, timeout=30)
+
+
+def test_claims_are_provisioned_and_bound_so_pods_that_mount_them_run(admin: kube.Kube, namespace: str) -> None:
+    admin.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                  "metadata": {"name": "work", "namespace": namespace},
+                  "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    admin.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mounts", "namespace": namespace},
+                  "spec": {"containers": [{"name": "c", "image": "example.invalid/none:1",
+                                           "volumeMounts": [{"name": "w", "mountPath": "/w"}]}],
+                           "volumes": [{"name": "w", "persistentVolumeClaim": {"claimName": "work"}}]}})
+    cluster_mod.wait_for("the claim to bind", lambda: admin.get(kube.PVC, "work", namespace)
+                         .get("status", {}).get("phase") == "Bound", timeout=30)
+    assert admin.get(kube.PVC, "work", namespace)["spec"]["storageClassName"] == "standard"
+    cluster_mod.wait_for("the pod to run", lambda: admin.get(kube.POD, "mounts", namespace)
+                         .get("status", {}).get("phase") == "Running", timeout=30)

@@ -1,0 +1,65 @@
+"""`jupyternetes dev up` and `dev down`, run as a newcomer runs them: a background control plane whose kubeconfigs
+work, and nothing left behind afterwards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jupyternetes import kube
+from jupyternetes.dev import cluster as cluster_mod
+from jupyternetes.dev import supervisor
+
+pytestmark = pytest.mark.cluster
+
+JUPYTERNETES = [sys.executable, "-m", "jupyternetes"]
+
+
+def _component_pids(state_dir: Path) -> list[int]:
+    """Processes whose command line mentions the state directory (every component is started with a path in it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(state_dir) in cmdline and int(entry.name) != os.getpid():
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_dev_up_starts_in_the_background_and_dev_down_leaves_nothing(tmp_path: Path) -> None:
+    state_dir = tmp_path / "dev"
+    try:
+        up = subprocess.run([*JUPYTERNETES, "dev", "up", "--state-dir", str(state_dir)], capture_output=True,
+                            text=True, timeout=600, check=False)
+        assert up.returncode == 0, up.stderr
+        for identity in cluster_mod.IDENTITIES:
+            path = state_dir / ("kubeconfig" if identity == "admin" else f"kubeconfig-{identity}")
+            assert f"kubeconfig ({identity}): {path}" in up.stdout
+            assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
+        with kube.Kube(kube.KubeConfig.from_file(state_dir / "kubeconfig")) as admin:
+            nodes = admin.list(kube.KNOWN_TYPES[("v1", "Node")])["items"]
+        assert len(nodes) == cluster_mod.DEFAULT_NODE_COUNT
+        assert _component_pids(state_dir), "no component is running after dev up returned"
+
+        again = subprocess.run([*JUPYTERNETES, "dev", "up", "--state-dir", str(state_dir)], capture_output=True,
+                               text=True, timeout=60, check=False)
+        assert again.returncode == 0 and "already running" in again.stderr
+    finally:
+        down = subprocess.run([*JUPYTERNETES, "dev", "down", "--state-dir", str(state_dir)], capture_output=True,
+                              text=True, timeout=120, check=False)
+    assert down.returncode == 0, down.stderr
+    deadline = time.monotonic() + 10
+    while _component_pids(state_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _component_pids(state_dir) == []
+    assert not state_dir.exists()
+    assert supervisor.running_status(state_dir) is None
