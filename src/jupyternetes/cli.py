@@ -1,6 +1,7 @@
 """The `jupyternetes` command.
 
     jupyternetes render --template T.yaml --instance I.yaml   print the manifests an instance renders to
+    jupyternetes operator [--kubeconfig FILE]                 run the operator
     jupyternetes dev up [--state-dir DIR]                     start the local control plane in the background
     jupyternetes dev down [--state-dir DIR]                   stop it and remove its files
     jupyternetes dev tools                                    build (once) and list the pinned Go binaries
@@ -110,6 +111,24 @@ def cmd_dev_tools(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator(args: argparse.Namespace) -> int:
+    import pydantic
+
+    from jupyternetes.operator import main as operator_main
+    from jupyternetes.operator.settings import OperatorSettings
+
+    overrides = {"kubeconfig": args.kubeconfig} if args.kubeconfig else {}
+    try:
+        settings = OperatorSettings(**overrides)
+    except pydantic.ValidationError as error:
+        _fail("operator settings are invalid: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors()))
+    try:
+        return operator_main.main(settings)
+    except kube.KubeConfigError as error:
+        _fail(str(error))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jupyternetes", description="JupyterHub on Kubernetes, least privilege.")
     parser.add_argument("--version", action="version", version=f"jupyternetes {__version__}")
@@ -120,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instance", type=Path, required=True, help="a JupyterNotebookInstance YAML file")
     p.add_argument("--namespace", default="default", help="namespace for an instance that names none")
     p.set_defaults(func=cmd_render)
+
+    op = commands.add_parser("operator", help="run the operator (settings from JUPYTERNETES_OPERATOR_* variables)")
+    op.add_argument("--kubeconfig", type=Path, help="kubeconfig to use (default: in-cluster, then $KUBECONFIG)")
+    op.set_defaults(func=cmd_operator)
 
     dev = commands.add_parser("dev", help="a local control plane for trying Jupyternetes out and for tests")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True, metavar="DEV_COMMAND")

@@ -15,7 +15,7 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -56,6 +56,10 @@ class ApiError(Exception):
 
 class NotFound(ApiError):
     pass
+
+
+class Unreachable(ApiError):
+    """The API server could not be reached or did not answer in time (no HTTP status)."""
 
 
 class Conflict(ApiError):
@@ -283,6 +287,10 @@ def _error_from(response: httpx.Response) -> ApiError:
     return error_type(response.status_code, reason, message, body)
 
 
+def _unreachable(method: str, path: str, error: Exception) -> Unreachable:
+    return Unreachable(0, "Unreachable", f"{method} {path}: {type(error).__name__}: {error}")
+
+
 def _result(response: httpx.Response) -> dict[str, Any]:
     if response.status_code >= 400:
         raise _error_from(response)
@@ -364,8 +372,11 @@ class Kube(_Base):
     def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None,
                 content_type: str = "application/json") -> dict[str, Any]:
         content = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
-        response = self._http.request(method, path, params=_query(params), content=content,
-                                      headers=self._headers(content_type if content is not None else None))
+        try:
+            response = self._http.request(method, path, params=_query(params), content=content,
+                                          headers=self._headers(content_type if content is not None else None))
+        except httpx.TransportError as error:
+            raise _unreachable(method, path, error) from error
         return _result(response)
 
     def resource(self, api_version: str, kind: str) -> ResourceType:
@@ -423,6 +434,8 @@ class AsyncKube(_Base):
 
     def __init__(self, config: KubeConfig, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 100) -> None:
         super().__init__(config)
+        #: Called with (method, path, status) after every answered request; the operator counts API calls with it.
+        self.on_response: Callable[[str, str, int], None] | None = None
         self._http = httpx.AsyncClient(
             base_url=config.server,
             verify=config.ssl_context(),
@@ -442,8 +455,13 @@ class AsyncKube(_Base):
     async def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None,
                       content_type: str = "application/json") -> dict[str, Any]:
         content = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
-        response = await self._http.request(method, path, params=_query(params), content=content,
-                                            headers=self._headers(content_type if content is not None else None))
+        try:
+            response = await self._http.request(method, path, params=_query(params), content=content,
+                                                headers=self._headers(content_type if content is not None else None))
+        except httpx.TransportError as error:
+            raise _unreachable(method, path, error) from error
+        if self.on_response is not None:
+            self.on_response(method, path, response.status_code)
         return _result(response)
 
     async def resource(self, api_version: str, kind: str) -> ResourceType:

@@ -184,6 +184,16 @@ class Instance(_Model):
     status: InstanceStatus | None = None
 
 
+def template_namespace_allowed(instance_namespace: str, template_namespace: str, shared_namespace: str) -> bool:
+    """Whether an instance may use a template: from its own namespace, or from the one shared template namespace.
+
+    The operator and the webhook both apply this rule, with the same configured `shared_namespace`.
+    """
+    return template_namespace == instance_namespace or (
+        bool(shared_namespace) and template_namespace == shared_namespace
+    )
+
+
 def _problems(error: pydantic.ValidationError) -> list[str]:
     problems = []
     for item in error.errors():

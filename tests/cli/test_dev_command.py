@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from jupyternetes import kube
 from jupyternetes.dev import cluster as cluster_mod
-from jupyternetes.dev import supervisor
+from jupyternetes.dev import supervisor, toolchain
+from tests import seeds
 
 pytestmark = pytest.mark.cluster
 
@@ -35,6 +37,23 @@ def _component_pids(state_dir: Path) -> list[int]:
     return pids
 
 
+def _seed_becomes_ready(state_dir: Path) -> None:
+    """The announcement's template (applied by the officer) and instance (by the hub) work under dev up."""
+    template_yaml, instance_yaml = seeds.seed_yaml_blocks()
+    kubectl = str(toolchain.TOOLS["kubectl"].path)
+    for identity, text in (("officer", template_yaml), ("hub", instance_yaml)):
+        done = subprocess.run([kubectl, "--kubeconfig", str(state_dir / f"kubeconfig-{identity}"), "apply", "-f",
+                               "-"], input=text, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+    name = yaml.safe_load(instance_yaml)["metadata"]["name"]
+    with kube.Kube(kube.KubeConfig.from_file(state_dir / "kubeconfig")) as admin:
+        def ready() -> bool:
+            conditions = admin.get(kube.INSTANCE, name, "default").get("status", {}).get("conditions", [])
+            return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+        cluster_mod.wait_for("the seed instance to become Ready under dev up", ready, timeout=60)
+
+
 def test_dev_up_starts_in_the_background_and_dev_down_leaves_nothing(tmp_path: Path) -> None:
     state_dir = tmp_path / "dev"
     try:
@@ -49,6 +68,7 @@ def test_dev_up_starts_in_the_background_and_dev_down_leaves_nothing(tmp_path: P
             nodes = admin.list(kube.KNOWN_TYPES[("v1", "Node")])["items"]
         assert len(nodes) == cluster_mod.DEFAULT_NODE_COUNT
         assert _component_pids(state_dir), "no component is running after dev up returned"
+        _seed_becomes_ready(state_dir)
 
         again = subprocess.run([*JUPYTERNETES, "dev", "up", "--state-dir", str(state_dir)], capture_output=True,
                                text=True, timeout=60, check=False)

@@ -253,8 +253,9 @@ class LocalCluster:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _spawn(self, name: str, argv: list[str]) -> Process:
-        process = Process(name, argv, self.log_dir / f"{name}.log", die_with_parent=self.die_with_parent)
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        """Start another process that lives and dies with this control plane (logs in `logs/<name>.log`)."""
+        process = Process(name, argv, self.log_dir / f"{name}.log", env=env, die_with_parent=self.die_with_parent)
         process.start()
         self.processes.append(process)
         return process
@@ -302,7 +303,7 @@ class LocalCluster:
             client, peer = free_port(), free_port()
             data = self.state_dir / "etcd"
             shutil.rmtree(data, ignore_errors=True)
-            process = self._spawn("etcd", [
+            process = self.spawn("etcd", [
                 str(binary), "--name", "jupyternetes", "--data-dir", str(data),
                 "--listen-client-urls", f"http://127.0.0.1:{client}",
                 "--advertise-client-urls", f"http://127.0.0.1:{client}",
@@ -327,7 +328,7 @@ class LocalCluster:
         for _attempt in range(3):
             port = free_port()
             self.server = f"https://127.0.0.1:{port}"
-            process = self._spawn("kube-apiserver", [
+            process = self.spawn("kube-apiserver", [
                 str(binary),
                 f"--etcd-servers={self.etcd_url}",
                 "--bind-address=127.0.0.1", f"--secure-port={port}", "--advertise-address=127.0.0.1",
@@ -365,7 +366,7 @@ class LocalCluster:
         d = self.pki_dir
         for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
             self._client_kubeconfig(name, d / f"{name}.kubeconfig")
-        self._spawn("kube-controller-manager", [
+        self.spawn("kube-controller-manager", [
             str(tools["kube-controller-manager"]),
             f"--kubeconfig={d / 'kube-controller-manager.kubeconfig'}",
             "--leader-elect=false", "--use-service-account-credentials=true",
@@ -374,7 +375,7 @@ class LocalCluster:
             "-node-ipam-controller",
             "--secure-port=0", "--v=1",
         ])
-        self._spawn("kube-scheduler", [
+        self.spawn("kube-scheduler", [
             str(tools["kube-scheduler"]),
             f"--kubeconfig={d / 'kube-scheduler.kubeconfig'}",
             f"--authentication-kubeconfig={d / 'kube-scheduler.kubeconfig'}",
@@ -387,7 +388,7 @@ class LocalCluster:
                        stages / "pod" / "fast" / "pod-ready.yaml",
                        stages / "pod" / "fast" / "pod-complete.yaml",
                        stages / "pod" / "fast" / "pod-delete.yaml"]
-        self._spawn("kwok", [
+        self.spawn("kwok", [
             str(tools["kwok"]),
             f"--kubeconfig={d / 'kwok.kubeconfig'}",
             *[f"--config={path}" for path in stage_files],
@@ -397,7 +398,7 @@ class LocalCluster:
             "--node-ip=127.0.0.1",
             "--node-lease-duration-seconds=40",
         ])
-        self._spawn("provisioner", [sys.executable, "-m", "jupyternetes.dev.provisioner",
+        self.spawn("provisioner", [sys.executable, "-m", "jupyternetes.dev.provisioner",
                                     f"--kubeconfig={d / 'kwok.kubeconfig'}"])
 
     # Bootstrap -------------------------------------------------------------------------------------------------

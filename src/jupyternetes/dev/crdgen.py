@@ -231,7 +231,7 @@ def _resource_state() -> dict[str, Any]:
             "state": {"type": "string", "description": "Pending, Waiting, Provisioned, Running, Succeeded, Failed, "
                       "Denied, Error or Deleted."},
             "errorMessage": {"type": "string", "description": "Why the object is not as it should be."},
-            "phase": {"type": "string", "description": "Pods only: the pod's phase."},
+            "phase": {"type": "string", "description": "The object's own phase (pods and PVCs)."},
             "podIP": {"type": "string", "description": "Pods only: the pod's IP address."},
             "port": {"type": "integer", "format": "int32",
                      "description": "Pods only: the container port named http, else the first one."},
@@ -248,8 +248,9 @@ def instance_crd() -> dict[str, Any]:
             "pods": {**state_map, "description": "State of each pod, keyed by template entry name."},
             "pvcs": {**state_map, "description": "State of each PVC, keyed by template entry name."},
             "otherResources": {**state_map, "description": "State of each other object, keyed by entry name."},
-            "podsProvisioned": {"type": "string", "description": "Pending, Provisioned, Running or Failed."},
-            "pvcsProvisioned": {"type": "string", "description": "Pending or Provisioned."},
+            "podsProvisioned": {"type": "string",
+                                "description": "Pending, Provisioned, Running, Succeeded or Failed."},
+            "pvcsProvisioned": {"type": "string", "description": "Pending, Provisioned or Failed."},
             "otherResourcesProvisioned": {**_STRING_MAP, "description": "Summary state of other objects by kind."},
             "conditions": {
                 "type": "array",

@@ -1,1 +1,1 @@
-"""placeholder"""
+"""The operator: renders JupyterNotebookInstances into PVCs, pods and other resources (run as `jupyternetes operator`)."""

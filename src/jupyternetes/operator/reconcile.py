@@ -1,0 +1,329 @@
+"""Reconcile one instance: render its template, create what is missing, and report status and Events.
+
+Level-triggered and idempotent. Every generated object has a deterministic name, so creating twice is impossible (the
+API server answers 409) and a restarted operator finds what it made before. All checks that can refuse an instance
+(template namespace, missing template, render errors, kinds not on the allowlist) run before anything is created, so
+a refused instance leaves nothing half-made behind. Reads come from watch caches; the API calls per instance are the
+creates, one status write per change, and the Events.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyternetes import constants, kube, models, render
+from jupyternetes.models import STATE_DENIED, STATE_ERROR, STATE_WAITING
+from jupyternetes.operator import events, metrics
+from jupyternetes.operator import status as status_mod
+from jupyternetes.operator.cache import Cache, InstanceKey
+from jupyternetes.operator.settings import OperatorSettings
+from jupyternetes.operator.status import Outcome, Problem
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Result:
+    """What the work queue should do next with this instance."""
+
+    retry: bool = False
+    requeue_after: float | None = None
+
+
+@dataclass
+class _Pass:
+    """Everything one reconcile pass observed, did and decided."""
+
+    observed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    problem: Problem | None = None
+    requeue_after: float | None = None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def owner_reference(instance: Mapping[str, Any]) -> dict[str, Any]:
+    meta = instance["metadata"]
+    return {"apiVersion": constants.API_VERSION, "kind": constants.INSTANCE_KIND, "name": meta["name"],
+            "uid": meta["uid"], "controller": True}
+
+
+def classify(error: kube.ApiError) -> tuple[str, bool]:
+    """(condition reason, whether retrying can help) for an error from creating an object."""
+    message = error.message
+    if "admission webhook" in message and "denied the request" in message:
+        return status_mod.REASON_DENIED, False
+    if error.status == 403 and "exceeded quota" in message:
+        return status_mod.REASON_QUOTA, True
+    if "failed calling webhook" in message:
+        return status_mod.REASON_WEBHOOK_UNAVAILABLE, True
+    if error.status in (400, 422):
+        return status_mod.REASON_INVALID, False
+    return status_mod.REASON_API_ERROR, True
+
+
+_EVENT_REASON = {
+    status_mod.REASON_DENIED: events.DENIED,
+    status_mod.REASON_QUOTA: events.QUOTA_EXCEEDED,
+    status_mod.REASON_TEMPLATE_NOT_FOUND: events.TEMPLATE_NOT_FOUND,
+    status_mod.REASON_TEMPLATE_NOT_ALLOWED: events.TEMPLATE_NOT_ALLOWED,
+    status_mod.REASON_RENDER_FAILED: events.RENDER_FAILED,
+    status_mod.REASON_KIND_NOT_ALLOWED: events.KIND_NOT_ALLOWED,
+    status_mod.REASON_CONFLICT: events.CONFLICT,
+    status_mod.REASON_POD_FAILED: events.POD_FAILED,
+}
+
+
+class Reconciler:
+    def __init__(self, api: kube.AsyncKube, settings: OperatorSettings, cache: Cache,
+                 recorder: events.Recorder) -> None:
+        self.api = api
+        self.settings = settings
+        self.cache = cache
+        self.recorder = recorder
+
+    async def reconcile(self, key: InstanceKey) -> Result:
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            result = await self._reconcile(key)
+            outcome = "retry" if result.retry else ("requeue" if result.requeue_after else "done")
+            return result
+        finally:
+            metrics.RECONCILES.labels(outcome).inc()
+            metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+
+    async def _reconcile(self, key: InstanceKey) -> Result:
+        body = self.cache.instances.get(key)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            # Gone or going: the garbage collector removes what the instance owns; nothing to do.
+            return Result()
+        work = _Pass()
+        manifests = await self._plan(body, work)
+        if manifests is not None and work.problem is None:
+            await self._act(body, manifests, work)
+        await self._report(body, manifests, work)
+        if work.problem is not None:
+            metrics.ERRORS.labels(work.problem.reason).inc()
+            return Result(retry=work.problem.retrying)
+        return Result(requeue_after=work.requeue_after)
+
+    # Planning: every check that can refuse the instance, before anything is created -----------------------------
+
+    async def _get_template(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            body = await self.api.get(kube.TEMPLATE, name, namespace)
+        except kube.NotFound:
+            return None
+        except kube.ApiError as error:
+            logger.warning("could not read template %s/%s: %s", namespace, name, error)
+            return None
+        self.cache.put_template(body)
+        return body
+
+    async def _plan(self, body: dict[str, Any], work: _Pass) -> render.Manifests | None:
+        namespace = body["metadata"]["namespace"]
+        try:
+            instance = models.parse_instance(body)
+        except models.InvalidObjectError as error:
+            work.problem = Problem(status_mod.REASON_INVALID, str(error), retrying=False)
+            return None
+        ref = instance.spec.template
+        template_namespace = ref.namespace or namespace
+        if not self.settings.template_namespace_allowed(namespace, template_namespace):
+            allowed = " or ".join(repr(ns) for ns in dict.fromkeys([namespace, self.settings.template_namespace]) if ns)
+            work.problem = Problem(
+                status_mod.REASON_TEMPLATE_NOT_ALLOWED,
+                f"instances in namespace {namespace!r} may not use templates from namespace {template_namespace!r}; "
+                f"use a template in {allowed}",
+                retrying=False,
+            )
+            return None
+        template_body = self.cache.templates.get((template_namespace, ref.name))
+        if template_body is None:
+            # The template watch may not have delivered it yet (just after start-up): ask once before saying no.
+            template_body = await self._get_template(template_namespace, ref.name)
+        if template_body is None:
+            work.problem = Problem(
+                status_mod.REASON_TEMPLATE_NOT_FOUND,
+                f"template {ref.name!r} does not exist in namespace {template_namespace!r}; "
+                "the instance will be provisioned when it appears",
+                retrying=False,
+            )
+            return None
+        try:
+            template = models.parse_template(template_body)
+            manifests = render.render(template, instance)
+        except (models.InvalidObjectError, render.RenderError) as error:
+            work.problem = Problem(status_mod.REASON_RENDER_FAILED,
+                                   f"cannot render template {template_namespace}/{ref.name}: {error}", retrying=False)
+            return None
+        refused = [o for o in manifests.others if f"{o.api_version}/{o.kind}" not in self.settings.allowed_kinds]
+        if refused:
+            kinds = ", ".join(sorted({f"{o.api_version}/{o.kind}" for o in refused}))
+            work.problem = Problem(
+                status_mod.REASON_KIND_NOT_ALLOWED,
+                f"the template asks for {kinds}, which the operator is not allowed to create; an admin can add it "
+                "to the operator's allowedKinds (and its RBAC)",
+                retrying=False,
+            )
+            return manifests
+        return manifests
+
+    # Acting: create what is missing, in order -----------------------------------------------------------------------
+
+    async def _act(self, instance: dict[str, Any], manifests: render.Manifests, work: _Pass) -> None:
+        previous = status_mod.current(instance)
+        keep_pvcs = self.settings.pvc_retention == "keep"
+        for pvc in manifests.pvcs:
+            await self._ensure(instance, pvc, owned=not keep_pvcs, previous=previous.get("pvcs", {}), work=work)
+        if work.problem is not None:
+            return
+        if any(work.outcomes.get(p.name, Outcome("")).state == STATE_WAITING for p in manifests.pvcs):
+            # Pods mount the PVCs: they wait until every PVC exists and is not being deleted.
+            for pod in manifests.pods:
+                work.outcomes[pod.name] = Outcome(STATE_WAITING, "waiting for the PVCs it mounts")
+            return
+        for pod in manifests.pods:
+            await self._ensure(instance, pod, owned=True, previous=previous.get("pods", {}), work=work)
+        for other in manifests.others:
+            await self._ensure(instance, other, owned=True, previous=previous.get("otherResources", {}), work=work)
+
+    async def _ensure(self, instance: dict[str, Any], rendered: render.RenderedObject, *, owned: bool,
+                      previous: Mapping[str, Any], work: _Pass) -> None:
+        meta = instance["metadata"]
+        namespace = meta["namespace"]
+        existing = self.cache.get_object(rendered.kind, namespace, rendered.name)
+        created = False
+        if existing is None:
+            manifest = dict(rendered.manifest)
+            if owned:
+                manifest["metadata"] = {**manifest["metadata"], "ownerReferences": [owner_reference(instance)]}
+            try:
+                existing = await self.api.create(manifest)
+                created = True
+            except kube.Conflict:
+                existing = await self._get(rendered, namespace)
+            except kube.ApiError as error:
+                self._failed(instance, rendered, error, work)
+                return
+            if existing is None:
+                work.outcomes[rendered.name] = Outcome(STATE_WAITING, "created but not yet visible; looking again")
+                work.requeue_after = self.settings.waiting_requeue_seconds
+                return
+            self.cache.put_object(existing)
+        if not self._belongs(instance, rendered, existing, owned, work):
+            return
+        work.observed[rendered.name] = existing
+        noun = f"{rendered.kind} {rendered.name} (template entry {rendered.entry_name!r})"
+        was = (previous.get(rendered.entry_name) or {}).get("state")
+        if created and was in (None, models.STATE_PENDING):
+            self.recorder.normal(instance, events.CREATED, f"Created {noun}")
+        elif created:
+            self.recorder.normal(instance, events.RECREATED, f"Recreated {noun}, which had been deleted")
+        elif was is None and rendered.entry_kind == constants.ENTRY_PVC:
+            self.recorder.normal(instance, events.REUSED, f"Reusing existing {noun}")
+
+    async def _get(self, rendered: render.RenderedObject, namespace: str) -> dict[str, Any] | None:
+        rt = await self.api.resource(rendered.api_version, rendered.kind)
+        try:
+            return await self.api.get(rt, rendered.name, namespace)
+        except kube.NotFound:
+            return None
+
+    def _belongs(self, instance: dict[str, Any], rendered: render.RenderedObject, existing: dict[str, Any],
+                 owned: bool, work: _Pass) -> bool:
+        """Whether `existing` is this instance's object; records why not (a conflict, or an old one going away)."""
+        meta = existing.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        name = instance["metadata"]["name"]
+        if annotations.get(constants.ANNOTATION_INSTANCE_NAME) != name or (
+            (meta.get("labels") or {}).get(constants.LABEL_ENTRY) != rendered.entry_name
+        ):
+            message = (f"{rendered.kind} {rendered.name} already exists and was not made for this instance's entry "
+                       f"{rendered.entry_name!r}; delete or rename it")
+            work.outcomes[rendered.name] = Outcome(STATE_ERROR, message)
+            work.problem = Problem(status_mod.REASON_CONFLICT, message, retrying=False)
+            return False
+        if meta.get("deletionTimestamp"):
+            work.outcomes[rendered.name] = Outcome(STATE_WAITING, f"the previous {rendered.kind} is being deleted")
+            work.requeue_after = self.settings.waiting_requeue_seconds
+            return False
+        owners = [ref.get("uid") for ref in meta.get("ownerReferences") or []]
+        if owned and owners and instance["metadata"]["uid"] not in owners:
+            work.outcomes[rendered.name] = Outcome(
+                STATE_WAITING, f"the {rendered.kind} of an earlier instance named {name!r} is still being removed")
+            work.requeue_after = self.settings.waiting_requeue_seconds
+            return False
+        return True
+
+    def _failed(self, instance: dict[str, Any], rendered: render.RenderedObject, error: kube.ApiError,
+                work: _Pass) -> None:
+        reason, retrying = classify(error)
+        state = STATE_DENIED if reason == status_mod.REASON_DENIED else STATE_ERROR
+        work.outcomes[rendered.name] = Outcome(state, error.message)
+        if work.problem is None:
+            work.problem = Problem(reason, f"creating {rendered.kind} {rendered.name}: {error.message}", retrying)
+        logger.warning("%s/%s: creating %s %s failed (%s): %s", instance["metadata"]["namespace"],
+                       instance["metadata"]["name"], rendered.kind, rendered.name, error.status, error.message)
+
+    # Reporting: status and the Events for what changed --------------------------------------------------------------
+
+    async def _report(self, instance: dict[str, Any], manifests: render.Manifests | None, work: _Pass) -> None:
+        previous = status_mod.current(instance)
+        new = status_mod.build(
+            generation=instance["metadata"].get("generation"),
+            manifests=manifests,
+            observed=work.observed,
+            outcomes=work.outcomes,
+            problem=work.problem,
+            previous=previous,
+            now=_now(),
+        )
+        if any(s.get("state") == STATE_WAITING for kind in ("pods", "pvcs") for s in new[kind].values()):
+            work.requeue_after = work.requeue_after or self.settings.waiting_requeue_seconds
+        self._transition_events(instance, previous, new)
+        if new == previous:
+            return
+        try:
+            updated = await self.api.patch(kube.INSTANCE, instance["metadata"]["name"],
+                                           [{"op": "add", "path": "/status", "value": new}],
+                                           instance["metadata"]["namespace"], content_type=kube.JSON_PATCH,
+                                           subresource="status")
+        except kube.NotFound:
+            return
+        except kube.ApiError as error:
+            logger.warning("could not write status of %s/%s: %s", instance["metadata"]["namespace"],
+                           instance["metadata"]["name"], error)
+            if work.problem is None:
+                work.problem = Problem(status_mod.REASON_API_ERROR, f"writing status: {error.message}", True)
+            return
+        self.cache.put_instance_if_newer(updated)
+
+    def _transition_events(self, instance: dict[str, Any], previous: Mapping[str, Any],
+                           new: Mapping[str, Any]) -> None:
+        old = {c["type"]: c for c in previous.get("conditions") or []}
+        now = {c["type"]: c for c in new["conditions"]}
+        ready, degraded = now[models.CONDITION_READY], now[models.CONDITION_DEGRADED]
+        old_ready = old.get(models.CONDITION_READY, {})
+        old_degraded = old.get(models.CONDITION_DEGRADED, {})
+        if ready["status"] == "True" and old_ready.get("status") != "True":
+            self.recorder.normal(instance, events.READY, ready["message"])
+        if degraded["status"] == "True" and (
+            old_degraded.get("status") != "True" or old_degraded.get("reason") != degraded["reason"]
+            or old_degraded.get("message") != degraded["message"]
+        ):
+            self.recorder.warning(instance, _EVENT_REASON.get(degraded["reason"], events.FAILED), degraded["message"])
+        if (ready["reason"] == status_mod.REASON_WAITING and ready["status"] == "False"
+                and (old_ready.get("reason"), old_ready.get("message")) != (ready["reason"], ready["message"])):
+            self.recorder.normal(instance, events.WAITING, ready["message"])
+        if ready["reason"] == status_mod.REASON_POD_SUCCEEDED and old_ready.get("reason") != ready["reason"]:
+            self.recorder.normal(instance, events.POD_SUCCEEDED, ready["message"])
+

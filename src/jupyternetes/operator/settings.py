@@ -1,0 +1,106 @@
+"""The operator's one settings object. Every field can be set from the environment, prefixed
+`JUPYTERNETES_OPERATOR_` (lists as JSON, e.g. `JUPYTERNETES_OPERATOR_NAMESPACES='["users"]'`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jupyternetes import models
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JUPYTERNETES_OPERATOR_", extra="forbid")
+
+    kubeconfig: Path | None = None
+    """Kubeconfig to use; unset means the pod's service account (or $KUBECONFIG outside a pod)."""
+
+    namespaces: list[str] = Field(default_factory=list)
+    """Namespaces whose instances the operator serves; empty means all namespaces (needs cluster-wide RBAC)."""
+
+    template_namespace: str = ""
+    """The one shared namespace (besides an instance's own) whose templates instances may use; empty: none.
+    Security officers keep approved templates there; the chart sets it to its release namespace."""
+
+    allowed_kinds: list[str] = Field(default_factory=list)
+    """Kinds of `otherResources` the operator creates, as `apiVersion/Kind` (for example `v1/Service`,
+    `v1/ConfigMap`). Empty by default: a template can only make PVCs and pods until an admin opts in, and its
+    RBAC must allow the kinds too."""
+
+    pvc_retention: Literal["keep", "delete"] = "keep"
+    """`keep`: PVCs outlive their instance, so a user gets the same workspace back on the next start (no owner
+    reference). `delete`: PVCs are owned by the instance and garbage-collected with it."""
+
+    resync_seconds: float = 300.0
+    """Seconds between full re-checks of every instance, on top of watch events; a safety net, not the main path."""
+
+    workers: int = 20
+    """Instances reconciled at the same time. Each reconcile is a few API calls, so 20 keeps the API server busy
+    without flooding it during a spawn storm."""
+
+    retry_base_seconds: float = 1.0
+    """First delay before retrying an instance after a temporary error (API error, quota); doubles each time."""
+
+    retry_max_seconds: float = 300.0
+    """Longest delay between retries of one instance."""
+
+    waiting_requeue_seconds: float = 2.0
+    """How soon to look again when waiting for something no event will announce (a terminating old pod)."""
+
+    leader_election: bool = True
+    """Only one replica acts at a time, holding a Lease; the others wait to take over."""
+
+    lease_namespace: str = "jupyternetes"
+    """Namespace of the leader-election Lease (the operator's own namespace)."""
+
+    lease_name: str = "jupyternetes-operator"
+    """Name of the leader-election Lease; RBAC grants updates to this name only."""
+
+    lease_duration_seconds: float = 15.0
+    """How long a leader's lease is valid without renewal: a standby takes over at most this long after a crash."""
+
+    lease_renew_seconds: float = 5.0
+    """How often the leader renews its lease."""
+
+    identity: str = ""
+    """This replica's name in the Lease; empty means the host name (the pod name in a cluster)."""
+
+    metrics_port: int = 8080
+    """Port of the Prometheus /metrics endpoint; 0 turns it off."""
+
+    health_port: int = 8081
+    """Port of the /healthz liveness endpoint; 0 turns it off."""
+
+    @field_validator("allowed_kinds")
+    @classmethod
+    def _kinds_have_api_version(cls, kinds: list[str]) -> list[str]:
+        for kind in kinds:
+            if "/" not in kind or kind.endswith("/"):
+                raise ValueError(f"allowed kind {kind!r} must be apiVersion/Kind, for example v1/Service")
+            if kind in ("v1/Pod", "v1/PersistentVolumeClaim"):
+                raise ValueError(f"{kind} belongs in the template's pods or pvcs, not in otherResources")
+        return kinds
+
+    @model_validator(mode="after")
+    def _lease_timing(self) -> OperatorSettings:
+        if self.leader_election and self.lease_renew_seconds * 2 > self.lease_duration_seconds:
+            raise ValueError(
+                "lease_renew_seconds must be at most half of lease_duration_seconds, or a slow renewal loses the lease"
+            )
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        return self
+
+    def template_namespace_allowed(self, instance_namespace: str, template_namespace: str) -> bool:
+        """Whether an instance in `instance_namespace` may use a template in `template_namespace`."""
+        return models.template_namespace_allowed(instance_namespace, template_namespace, self.template_namespace)
+
+    def watched_namespaces(self) -> list[str]:
+        """Namespaces to watch, including the template namespace; empty means cluster-wide."""
+        if not self.namespaces:
+            return []
+        extra = [self.template_namespace] if self.template_namespace else []
+        return sorted(set(self.namespaces) | set(extra))

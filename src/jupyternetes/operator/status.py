@@ -1,0 +1,260 @@
+"""Pure computation of an instance's status from what the operator observed and decided. No API calls.
+
+The status is what the spawner and people rely on: per rendered object its name, state and error message (for pods
+also phase, IP and port), summaries per kind, and three conditions: Ready, Progressing and Degraded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from jupyternetes import constants, models
+from jupyternetes.models import (
+    CONDITION_DEGRADED,
+    CONDITION_PROGRESSING,
+    CONDITION_READY,
+    STATE_DENIED,
+    STATE_ERROR,
+    STATE_FAILED,
+    STATE_PENDING,
+    STATE_PROVISIONED,
+    STATE_RUNNING,
+    STATE_SUCCEEDED,
+    STATE_WAITING,
+)
+from jupyternetes.render import Manifests, RenderedObject
+
+# Condition reasons: stable strings that tools and the spawner may match on.
+REASON_READY: Final = "PodsRunning"
+REASON_PROVISIONING: Final = "Provisioning"
+REASON_WAITING: Final = "Waiting"
+REASON_AS_EXPECTED: Final = "AsExpected"
+REASON_POD_FAILED: Final = "PodFailed"
+REASON_POD_SUCCEEDED: Final = "PodSucceeded"
+REASON_TEMPLATE_NOT_FOUND: Final = "TemplateNotFound"
+REASON_TEMPLATE_NOT_ALLOWED: Final = "TemplateNamespaceNotAllowed"
+REASON_RENDER_FAILED: Final = "RenderFailed"
+REASON_KIND_NOT_ALLOWED: Final = "KindNotAllowed"
+REASON_DENIED: Final = "AdmissionDenied"
+REASON_WEBHOOK_UNAVAILABLE: Final = "AdmissionUnavailable"
+REASON_QUOTA: Final = "QuotaExceeded"
+REASON_INVALID: Final = "Invalid"
+REASON_CONFLICT: Final = "NameConflict"
+REASON_API_ERROR: Final = "ApiError"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why an instance cannot (yet) be what its template says. `retrying` says whether the operator tries again."""
+
+    reason: str
+    message: str
+    retrying: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one rendered object in this reconcile, when it is not simply 'exists'."""
+
+    state: str
+    message: str | None = None
+
+
+def http_port(pod_spec: Mapping[str, Any]) -> int | None:
+    """The container port named `http`, else the first port of any container, else None."""
+    first: int | None = None
+    for container in pod_spec.get("containers") or []:
+        for port in container.get("ports") or []:
+            number = port.get("containerPort")
+            if not isinstance(number, int):
+                continue
+            if port.get("name") == "http":
+                return number
+            if first is None:
+                first = number
+    return first
+
+
+def _pod_ready(pod: Mapping[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    conditions = status.get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return status.get("phase") == "Running" and bool(status.get("podIP")) and ready
+
+
+def pod_state(rendered: RenderedObject, pod: Mapping[str, Any] | None, outcome: Outcome | None) -> dict[str, Any]:
+    state: dict[str, Any] = {"resourceName": rendered.name}
+    if outcome is not None and (pod is None or outcome.state in (STATE_DENIED, STATE_ERROR, STATE_WAITING)):
+        state["state"] = outcome.state
+        if outcome.message:
+            state["errorMessage"] = outcome.message
+        return state
+    if pod is None:
+        state["state"] = STATE_PENDING
+        return state
+    status = pod.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    state["phase"] = phase
+    if status.get("podIP"):
+        state["podIP"] = status["podIP"]
+    port = http_port(pod.get("spec") or {})
+    if port is not None:
+        state["port"] = port
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        state["state"] = STATE_WAITING
+        state["errorMessage"] = "the pod is being deleted"
+    elif phase == "Failed":
+        state["state"] = STATE_FAILED
+        state["errorMessage"] = status.get("message") or status.get("reason") or "the pod failed"
+    elif phase == "Succeeded":
+        state["state"] = STATE_SUCCEEDED
+    elif _pod_ready(pod):
+        state["state"] = STATE_RUNNING
+    else:
+        state["state"] = STATE_PROVISIONED
+    return state
+
+
+def object_state(rendered: RenderedObject, body: Mapping[str, Any] | None, outcome: Outcome | None
+                 ) -> dict[str, Any]:
+    """State of a PVC or another resource."""
+    state: dict[str, Any] = {"resourceName": rendered.name}
+    if rendered.entry_kind == constants.ENTRY_OTHER:
+        state["apiVersion"] = rendered.api_version
+        state["kind"] = rendered.kind
+    if outcome is not None and (body is None or outcome.state in (STATE_DENIED, STATE_ERROR, STATE_WAITING)):
+        state["state"] = outcome.state
+        if outcome.message:
+            state["errorMessage"] = outcome.message
+        return state
+    if body is None:
+        state["state"] = STATE_PENDING
+        return state
+    phase = (body.get("status") or {}).get("phase")
+    if phase:
+        state["phase"] = phase
+    if (body.get("metadata") or {}).get("deletionTimestamp"):
+        state["state"] = STATE_WAITING
+        state["errorMessage"] = "the object is being deleted"
+    else:
+        state["state"] = STATE_PROVISIONED
+    return state
+
+
+def _summary(states: list[str], ok: str) -> str:
+    if not states or all(s == ok for s in states):
+        return ok
+    for bad in (STATE_DENIED, STATE_ERROR, STATE_FAILED):
+        if bad in states:
+            return STATE_FAILED
+    return STATE_PENDING
+
+
+def _pods_summary(states: list[str]) -> str:
+    if any(s in (STATE_DENIED, STATE_ERROR, STATE_FAILED) for s in states):
+        return STATE_FAILED
+    if states and all(s == STATE_SUCCEEDED for s in states):
+        return STATE_SUCCEEDED
+    if all(s == STATE_RUNNING for s in states):
+        return STATE_RUNNING
+    if any(s in (STATE_PENDING, STATE_WAITING) for s in states):
+        return STATE_PENDING
+    return STATE_PROVISIONED
+
+
+def _condition(type_: str, true: bool, reason: str, message: str, generation: int | None,
+               previous: Mapping[str, Any] | None, now: str) -> dict[str, Any]:
+    status = "True" if true else "False"
+    transition = now
+    if previous and previous.get("status") == status and previous.get("lastTransitionTime"):
+        transition = previous["lastTransitionTime"]
+    condition: dict[str, Any] = {"type": type_, "status": status, "reason": reason, "message": message,
+                                 "lastTransitionTime": transition}
+    if generation is not None:
+        condition["observedGeneration"] = generation
+    return condition
+
+
+def build(
+    *,
+    generation: int | None,
+    manifests: Manifests | None,
+    observed: Mapping[str, Mapping[str, Any]],
+    outcomes: Mapping[str, Outcome],
+    problem: Problem | None,
+    previous: Mapping[str, Any] | None,
+    now: str,
+) -> dict[str, Any]:
+    """The instance's whole status.
+
+    `observed` and `outcomes` are keyed by generated object name; `previous` is the status as it is now, used to keep
+    condition transition times stable (so an unchanged status is byte-for-byte unchanged and not written again).
+    """
+    previous = previous or {}
+    status: dict[str, Any] = {"pods": {}, "pvcs": {}, "otherResources": {}}
+    if manifests is not None:
+        for pvc in manifests.pvcs:
+            status["pvcs"][pvc.entry_name] = object_state(pvc, observed.get(pvc.name), outcomes.get(pvc.name))
+        for pod in manifests.pods:
+            status["pods"][pod.entry_name] = pod_state(pod, observed.get(pod.name), outcomes.get(pod.name))
+        for other in manifests.others:
+            status["otherResources"][other.entry_name] = object_state(
+                other, observed.get(other.name), outcomes.get(other.name))
+
+    pvc_states = [s["state"] for s in status["pvcs"].values()]
+    pod_states = [s["state"] for s in status["pods"].values()]
+    status["pvcsProvisioned"] = _summary(pvc_states, STATE_PROVISIONED) if manifests else STATE_PENDING
+    status["podsProvisioned"] = _pods_summary(pod_states) if manifests else STATE_PENDING
+    by_kind: dict[str, list[str]] = {}
+    for state in status["otherResources"].values():
+        by_kind.setdefault(state["kind"], []).append(state["state"])
+    status["otherResourcesProvisioned"] = {kind: _summary(states, STATE_PROVISIONED)
+                                           for kind, states in sorted(by_kind.items())}
+
+    failed_pod = next((s for s in status["pods"].values() if s["state"] == STATE_FAILED), None)
+    succeeded = bool(pod_states) and all(s == STATE_SUCCEEDED for s in pod_states)
+    ready = (manifests is not None and problem is None and all(s == STATE_RUNNING for s in pod_states)
+             and status["pvcsProvisioned"] == STATE_PROVISIONED
+             and all(s == STATE_PROVISIONED for states in by_kind.values() for s in states))
+
+    if problem is not None:
+        ready_reason, ready_message = problem.reason, problem.message
+    elif failed_pod is not None:
+        ready_reason = REASON_POD_FAILED
+        ready_message = f"pod {failed_pod['resourceName']} failed: {failed_pod.get('errorMessage', '')}".rstrip(": ")
+    elif succeeded:
+        ready_reason, ready_message = REASON_POD_SUCCEEDED, "every pod has run to completion"
+    elif ready:
+        addresses = ", ".join(f"{s['resourceName']} at {s.get('podIP')}:{s.get('port')}" for s in status["pods"].values())
+        ready_reason, ready_message = REASON_READY, f"running: {addresses}" if addresses else "provisioned"
+    else:
+        unfinished = [*(p for p in status["pods"].values() if p["state"] != STATE_RUNNING),
+                      *(o for o in (*status["pvcs"].values(), *status["otherResources"].values())
+                        if o["state"] != STATE_PROVISIONED)]
+        detail = "; ".join(f"{s['resourceName']}: {s.get('errorMessage') or s['state'].lower()}" for s in unfinished)
+        ready_reason = REASON_WAITING if any(s["state"] == STATE_WAITING for s in unfinished) else REASON_PROVISIONING
+        ready_message = f"waiting for {detail}" if detail else "provisioning"
+
+    degraded = problem is not None or failed_pod is not None
+    progressing = not ready and not succeeded and (problem is None or problem.retrying) and failed_pod is None
+    old = {c.get("type"): c for c in previous.get("conditions") or []}
+    status["conditions"] = [
+        _condition(CONDITION_READY, ready, ready_reason, ready_message, generation, old.get(CONDITION_READY), now),
+        _condition(CONDITION_PROGRESSING, progressing, ready_reason if progressing else
+                   (REASON_READY if ready else ready_reason), ready_message, generation,
+                   old.get(CONDITION_PROGRESSING), now),
+        _condition(CONDITION_DEGRADED, degraded, ready_reason if degraded else REASON_AS_EXPECTED,
+                   ready_message if degraded else "", generation, old.get(CONDITION_DEGRADED), now),
+    ]
+    if generation is not None:
+        status["observedGeneration"] = generation
+    return status
+
+
+def current(instance: models.Instance | Mapping[str, Any]) -> dict[str, Any]:
+    """The status an instance carries now, as a plain dict."""
+    if isinstance(instance, models.Instance):
+        return instance.status.to_dict() if instance.status else {}
+    return dict(instance.get("status") or {})

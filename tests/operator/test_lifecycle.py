@@ -1,0 +1,199 @@
+"""Deletion, PVC retention and reuse, crashes at any moment, and two replicas: each test runs its own operators."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from jupyternetes import constants, kube
+from jupyternetes.dev import cluster as cluster_mod
+from jupyternetes.dev.cluster import LocalCluster
+from tests.operator.conftest import gone, labelled, make_instance, make_template, reasons, wait_condition
+from tests.support import processes
+
+pytestmark = pytest.mark.cluster
+
+LEASE = kube.KNOWN_TYPES[("coordination.k8s.io/v1", "Lease")]
+
+
+def test_deleting_an_instance_removes_its_pod_by_garbage_collection_even_with_the_operator_down_and_keeps_the_pvc(
+    cluster: LocalCluster, admin: kube.Kube, namespace: str, tmp_path: Path
+) -> None:
+    admin.create(make_template(namespace))
+    with processes.operator(cluster, tmp_path):
+        admin.create(make_instance(namespace, "kate"))
+        ready = wait_condition(admin, namespace, "kate", "Ready")
+    pod_name = ready["status"]["pods"]["notebook"]["resourceName"]
+    pvc_name = ready["status"]["pvcs"]["workspace"]["resourceName"]
+    pvc_uid = admin.get(kube.PVC, pvc_name, namespace)["metadata"]["uid"]
+
+    admin.delete(kube.INSTANCE, "kate", namespace)  # the operator is not running
+    cluster_mod.wait_for("the garbage collector to delete the pod", lambda: gone(admin, kube.POD, pod_name, namespace),
+                         timeout=60)
+    time.sleep(1)
+    assert admin.get(kube.PVC, pvc_name, namespace)["metadata"]["uid"] == pvc_uid
+
+    # The same user starts again: the same PVC comes back, reused.
+    with processes.operator(cluster, tmp_path):
+        admin.create(make_instance(namespace, "kate"))
+        again = wait_condition(admin, namespace, "kate", "Ready")
+        cluster_mod.wait_for("the Reused event", lambda: "Reused" in reasons(admin, namespace, "kate"), timeout=10)
+    assert again["status"]["pvcs"]["workspace"]["resourceName"] == pvc_name
+    assert admin.get(kube.PVC, pvc_name, namespace)["metadata"]["uid"] == pvc_uid
+
+
+def test_with_retention_delete_the_pvc_goes_with_its_instance(
+    cluster: LocalCluster, admin: kube.Kube, namespace: str, tmp_path: Path
+) -> None:
+    admin.create(make_template(namespace))
+    with processes.operator(cluster, tmp_path, pvc_retention="delete"):
+        admin.create(make_instance(namespace, "leo"))
+        ready = wait_condition(admin, namespace, "leo", "Ready")
+        pvc_name = ready["status"]["pvcs"]["workspace"]["resourceName"]
+        pvc = admin.get(kube.PVC, pvc_name, namespace)
+        assert pvc["metadata"]["ownerReferences"][0]["uid"] == ready["metadata"]["uid"]
+        admin.delete(kube.INSTANCE, "leo", namespace)
+        cluster_mod.wait_for("the PVC to be deleted with its instance",
+                             lambda: gone(admin, kube.PVC, pvc_name, namespace), timeout=60)
+
+
+def _all_objects(admin: kube.Kube, namespace: str) -> tuple[list[dict], list[dict]]:
+    selector = f"{constants.LABEL_MANAGED_BY}={constants.MANAGED_BY}"
+    return (admin.list(kube.POD, namespace, labelSelector=selector)["items"],
+            admin.list(kube.PVC, namespace, labelSelector=selector)["items"])
+
+
+def test_killing_the_operator_at_any_point_during_provisioning_leaves_exactly_one_of_each_object(
+    cluster: LocalCluster, admin: kube.Kube, namespace: str, tmp_path: Path
+) -> None:
+    admin.create(make_template(namespace))
+    rng = random.Random(20261122)
+    component = processes.operator(cluster, tmp_path, identity="crashy", workers=2).start()
+    names: list[str] = []
+    caught_midway = 0
+    try:
+        for round_ in range(4):
+            batch = [f"user-{round_}-{i:02d}" for i in range(8)]
+            names += batch
+            for name in batch:
+                admin.create(make_instance(namespace, name))
+            # Kill it outright as soon as it has started on this batch (plus a random few milliseconds).
+            cluster_mod.wait_for("the operator to start on the batch", lambda b=batch: any(
+                labelled(admin, kube.PVC, namespace, n) for n in b), timeout=60)
+            time.sleep(rng.uniform(0.0, 0.2))
+            component.kill()
+            pods, pvcs = _all_objects(admin, namespace)
+            caught_midway += len(pvcs) > len(pods) or len(pods) < len(names)
+            component.start()
+        for name in names:
+            wait_condition(admin, namespace, name, "Ready", timeout=120)
+    finally:
+        component.stop()
+    assert caught_midway >= 1, "no kill landed while provisioning was under way; the test proved nothing"
+    pods, pvcs = _all_objects(admin, namespace)
+    for kind, objects in (("pods", pods), ("PVCs", pvcs)):
+        owners = sorted(o["metadata"]["annotations"][constants.ANNOTATION_INSTANCE_NAME] for o in objects)
+        assert owners == sorted(names), f"{kind}: expected exactly one per instance"
+    for name in names:
+        instance = admin.get(kube.INSTANCE, name, namespace)
+        assert instance["status"]["pods"]["notebook"]["state"] == "Running"
+        assert instance["status"]["pvcs"]["workspace"]["state"] == "Provisioned"
+        assert any(pod["metadata"]["name"] == instance["status"]["pods"]["notebook"]["resourceName"] for pod in pods)
+
+
+def test_of_two_replicas_only_the_leader_acts_and_the_other_takes_over_when_it_dies(
+    cluster: LocalCluster, admin: kube.Kube, namespace: str, tmp_path: Path
+) -> None:
+    admin.create(make_template(namespace))
+    first = processes.operator(cluster, tmp_path, identity="replica-a").start()
+    cluster_mod.wait_for("replica-a to lead", lambda: admin.get(LEASE, "jupyternetes-operator", cluster.config
+                         .system_namespace)["spec"].get("holderIdentity") == "replica-a", timeout=30)
+    second = processes.operator(cluster, tmp_path, identity="replica-b").start()
+    try:
+        cluster_mod.wait_for("replica-b to campaign", lambda: "waiting to become the leader" in second.log(),
+                             timeout=30)
+        admin.create(make_instance(namespace, "mallory"))
+        wait_condition(admin, namespace, "mallory", "Ready")
+        time.sleep(1)
+        assert "event " in first.log()
+        assert "became the leader" not in second.log() and "event " not in second.log()
+
+        first.kill()
+        cluster_mod.wait_for("replica-b to take over", lambda: "became the leader" in second.log(), timeout=30)
+        lease = admin.get(LEASE, "jupyternetes-operator", cluster.config.system_namespace)
+        assert lease["spec"]["holderIdentity"] == "replica-b"
+        admin.create(make_instance(namespace, "niaj"))
+        wait_condition(admin, namespace, "niaj", "Ready")
+        assert "event " in second.log()
+    finally:
+        first.stop()
+        second.stop()
+    # A clean stop hands the lease back at once.
+    lease = admin.get(LEASE, "jupyternetes-operator", cluster.config.system_namespace)
+    assert not lease["spec"].get("holderIdentity")
+
+
+def test_a_replica_that_loses_its_lease_stops_acting_and_exits(
+    cluster: LocalCluster, admin: kube.Kube, tmp_path: Path
+) -> None:
+    component = processes.operator(cluster, tmp_path, identity="usurped").start()
+    namespace = cluster.config.system_namespace
+    try:
+        cluster_mod.wait_for("it to lead", lambda: "became the leader" in component.log(), timeout=30)
+        lease = admin.get(LEASE, "jupyternetes-operator", namespace)
+        lease["spec"]["holderIdentity"] = "someone-else"
+        lease["spec"]["renewTime"] = lease["spec"]["renewTime"]
+        admin.request("PUT", LEASE.path(namespace, "jupyternetes-operator"), body=lease)
+        cluster_mod.wait_for("it to exit", lambda: not component.alive(), timeout=30)
+        assert component.popen is not None and component.popen.returncode == 3
+        assert "lost the lease" in component.log()
+    finally:
+        component.stop()
+        lease = admin.get(LEASE, "jupyternetes-operator", namespace)
+        lease["spec"]["holderIdentity"] = None
+        admin.request("PUT", LEASE.path(namespace, "jupyternetes-operator"), body=lease)
+
+
+def test_objects_for_one_instance_are_labelled_for_it(admin: kube.Kube, cluster: LocalCluster, namespace: str,
+                                                      tmp_path: Path) -> None:
+    admin.create(make_template(namespace))
+    with processes.operator(cluster, tmp_path):
+        admin.create(make_instance(namespace, "olivia"))
+        wait_condition(admin, namespace, "olivia", "Ready")
+    for rt in (kube.POD, kube.PVC):
+        (obj,) = labelled(admin, rt, namespace, "olivia")
+        labels = obj["metadata"]["labels"]
+        assert labels[constants.LABEL_TEMPLATE] == "notebook"
+        assert labels[constants.LABEL_TEMPLATE_NAMESPACE] == namespace
+        assert labels[constants.LABEL_MANAGED_BY] == "jupyternetes"
+
+
+def test_allowlisted_other_resources_are_created_owned_by_the_instance(
+    cluster: LocalCluster, admin: kube.Kube, namespace: str, tmp_path: Path
+) -> None:
+    # An admin who enables a kind also grants the operator's RBAC for it.
+    rbac = "rbac.authorization.k8s.io/v1"
+    grant = {"apiVersion": rbac, "kind": "Role", "metadata": {"name": "operator-configmaps", "namespace": namespace},
+             "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create"]}]}
+    binding = {"apiVersion": rbac, "kind": "RoleBinding",
+               "metadata": {"name": "operator-configmaps", "namespace": namespace},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "operator-configmaps"},
+               "subjects": [{"kind": "ServiceAccount", "name": "jupyternetes-operator",
+                             "namespace": cluster.config.system_namespace}]}
+    admin.create(grant)
+    admin.create(binding)
+    others = [{"name": "settings", "apiVersion": "v1", "kind": "ConfigMap",
+               "body": {"data": {"user": "{jupyterhub.user.name}"}}}]
+    admin.create(make_template(namespace, others=others))
+    with processes.operator(cluster, tmp_path, allowed_kinds='["v1/ConfigMap"]'):
+        admin.create(make_instance(namespace, "peggy"))
+        ready = wait_condition(admin, namespace, "peggy", "Ready")
+    state = ready["status"]["otherResources"]["settings"]
+    assert state["state"] == "Provisioned" and state["kind"] == "ConfigMap"
+    assert ready["status"]["otherResourcesProvisioned"] == {"ConfigMap": "Provisioned"}
+    config_map = admin.get(kube.KNOWN_TYPES[("v1", "ConfigMap")], state["resourceName"], namespace)
+    assert config_map["data"] == {"user": "jovyan"}
+    assert config_map["metadata"]["ownerReferences"][0]["uid"] == ready["metadata"]["uid"]

@@ -1,0 +1,120 @@
+"""Status computation (pure): per-object states, summaries, and the Ready / Progressing / Degraded conditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from jupyternetes import models, render
+from jupyternetes.operator import status
+from jupyternetes.operator.status import Outcome, Problem
+from tests import seeds
+
+NOW = "2026-11-22T10:00:00Z"
+LATER = "2026-11-22T10:05:00Z"
+
+
+@pytest.fixture
+def manifests() -> render.Manifests:
+    return render.render(models.parse_template(seeds.seed_template()), models.parse_instance(seeds.seed_instance()))
+
+
+def _running_pod(manifest: dict[str, Any], ip: str = "10.244.0.7") -> dict[str, Any]:
+    return {**manifest, "status": {"phase": "Running", "podIP": ip,
+                                   "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def _bound(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {**manifest, "status": {"phase": "Bound"}}
+
+
+def _conditions(result: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c["reason"]) for c in result["conditions"]}
+
+
+def _build(manifests: render.Manifests | None, observed: dict | None = None, outcomes: dict | None = None,
+           problem: Problem | None = None, previous: dict | None = None, now: str = NOW) -> dict[str, Any]:
+    return status.build(generation=1, manifests=manifests, observed=observed or {}, outcomes=outcomes or {},
+                        problem=problem, previous=previous, now=now)
+
+
+def test_nothing_created_yet_is_pending_and_progressing(manifests: render.Manifests) -> None:
+    result = _build(manifests)
+    assert result["pvcsProvisioned"] == "Pending"
+    assert result["podsProvisioned"] == "Pending"
+    assert result["pods"]["notebook"] == {"resourceName": manifests.pods[0].name, "state": "Pending"}
+    assert _conditions(result) == {"Ready": ("False", "Provisioning"), "Progressing": ("True", "Provisioning"),
+                                   "Degraded": ("False", "AsExpected")}
+    assert result["observedGeneration"] == 1
+
+
+def test_a_running_pod_with_its_pvc_bound_is_ready_with_ip_and_http_port(manifests: render.Manifests) -> None:
+    pvc, pod = manifests.pvcs[0], manifests.pods[0]
+    result = _build(manifests, {pvc.name: _bound(pvc.manifest), pod.name: _running_pod(pod.manifest)})
+    assert result["pods"]["notebook"] == {"resourceName": pod.name, "state": "Running", "phase": "Running",
+                                          "podIP": "10.244.0.7", "port": 8888}
+    assert result["pvcs"]["workspace"] == {"resourceName": pvc.name, "state": "Provisioned", "phase": "Bound"}
+    assert result["podsProvisioned"] == "Running"
+    assert result["pvcsProvisioned"] == "Provisioned"
+    assert _conditions(result) == {"Ready": ("True", "PodsRunning"), "Progressing": ("False", "PodsRunning"),
+                                   "Degraded": ("False", "AsExpected")}
+    ready = next(c for c in result["conditions"] if c["type"] == "Ready")
+    assert "10.244.0.7:8888" in ready["message"]
+
+
+def test_a_failed_pod_is_degraded_and_no_longer_progressing(manifests: render.Manifests) -> None:
+    pvc, pod = manifests.pvcs[0], manifests.pods[0]
+    failed = {**pod.manifest, "status": {"phase": "Failed", "reason": "Error", "message": "exit code 1"}}
+    result = _build(manifests, {pvc.name: _bound(pvc.manifest), pod.name: failed})
+    assert result["pods"]["notebook"]["state"] == "Failed"
+    assert result["pods"]["notebook"]["errorMessage"] == "exit code 1"
+    assert result["podsProvisioned"] == "Failed"
+    assert _conditions(result) == {"Ready": ("False", "PodFailed"), "Progressing": ("False", "PodFailed"),
+                                   "Degraded": ("True", "PodFailed")}
+
+
+def test_a_denied_pod_keeps_the_admission_message(manifests: render.Manifests) -> None:
+    pvc, pod = manifests.pvcs[0], manifests.pods[0]
+    message = 'admission webhook "validate.jupyternetes" denied the request: image not allowed'
+    result = _build(manifests, {pvc.name: _bound(pvc.manifest)}, {pod.name: Outcome("Denied", message)},
+                    Problem(status.REASON_DENIED, f"creating Pod {pod.name}: {message}", retrying=False))
+    assert result["pods"]["notebook"] == {"resourceName": pod.name, "state": "Denied", "errorMessage": message}
+    assert _conditions(result)["Degraded"] == ("True", "AdmissionDenied")
+    assert _conditions(result)["Progressing"] == ("False", "AdmissionDenied")
+    degraded = next(c for c in result["conditions"] if c["type"] == "Degraded")
+    assert message in degraded["message"]
+
+
+def test_a_problem_being_retried_is_still_progressing() -> None:
+    result = _build(None, problem=Problem(status.REASON_QUOTA, "exceeded quota: pods", retrying=True))
+    assert _conditions(result) == {"Ready": ("False", "QuotaExceeded"), "Progressing": ("True", "QuotaExceeded"),
+                                   "Degraded": ("True", "QuotaExceeded")}
+
+
+def test_an_unchanged_status_is_identical_so_it_is_not_written_again(manifests: render.Manifests) -> None:
+    pvc, pod = manifests.pvcs[0], manifests.pods[0]
+    observed = {pvc.name: _bound(pvc.manifest), pod.name: _running_pod(pod.manifest)}
+    first = _build(manifests, observed)
+    assert _build(manifests, observed, previous=first, now=LATER) == first
+
+
+def test_transition_times_change_only_when_a_condition_changes(manifests: render.Manifests) -> None:
+    pvc, pod = manifests.pvcs[0], manifests.pods[0]
+    pending = _build(manifests, {pvc.name: _bound(pvc.manifest)})
+    ready = _build(manifests, {pvc.name: _bound(pvc.manifest), pod.name: _running_pod(pod.manifest)},
+                   previous=pending, now=LATER)
+    times = {c["type"]: c["lastTransitionTime"] for c in ready["conditions"]}
+    assert times == {"Ready": LATER, "Progressing": LATER, "Degraded": NOW}
+
+
+@pytest.mark.parametrize(
+    ("containers", "port"),
+    [
+        ([{"ports": [{"containerPort": 9000}, {"containerPort": 8888, "name": "http"}]}], 8888),
+        ([{"ports": [{"containerPort": 9000, "name": "metrics"}]}, {"ports": [{"containerPort": 8000}]}], 9000),
+        ([{"name": "no-ports"}], None),
+    ],
+)
+def test_the_port_is_the_one_named_http_else_the_first(containers: list, port: int | None) -> None:
+    assert status.http_port({"containers": containers}) == port
