@@ -148,7 +148,8 @@ async def _ensure_namespace(api: kube.AsyncKube, name: str) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "parameters": vars(args).copy()}
+    parameters = {k: v for k, v in vars(args).items() if k != "output"}
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "parameters": parameters}
     state = Path(tempfile.mkdtemp(prefix="jupyternetes-bench-"))
     local = cluster_mod.LocalCluster(state, cluster_mod.ClusterConfig())
     local.start()
@@ -174,6 +175,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             added.append(observer.pod_added[pod] - t0)
             running.append(observer.pod_running[pod] - t0)
         results["baseline_latency"] = {"to_pod_created": _ms(added), "to_pod_running": _ms(running)}
+        print(json.dumps(results), flush=True)
 
         # Baseline 2: storm.
         t0 = time.monotonic()
@@ -217,6 +219,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             added.append(observer.pod_added[pod] - t0)
             ready.append(observer.ready[name] - t0)
         results["operator_latency"] = {"to_pod_created": _ms(added), "to_ready": _ms(ready)}
+        print(json.dumps(results), flush=True)
 
         before = _operator_requests(metrics_url)
         t0 = time.monotonic()

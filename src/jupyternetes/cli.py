@@ -2,6 +2,8 @@
 
     jupyternetes render --template T.yaml --instance I.yaml   print the manifests an instance renders to
     jupyternetes operator [--kubeconfig FILE]                 run the operator
+    jupyternetes webhook [--kubeconfig FILE]                  run the admission webhook
+    jupyternetes policy test [--policies DIR] FILE...         judge objects against the policies, offline
     jupyternetes dev up [--state-dir DIR]                     start the local control plane in the background
     jupyternetes dev down [--state-dir DIR]                   stop it and remove its files
     jupyternetes dev tools                                    build (once) and list the pinned Go binaries
@@ -112,21 +114,63 @@ def cmd_dev_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
-    import pydantic
-
     from jupyternetes.operator import main as operator_main
     from jupyternetes.operator.settings import OperatorSettings
 
-    overrides = {"kubeconfig": args.kubeconfig} if args.kubeconfig else {}
-    try:
-        settings = OperatorSettings(**overrides)
-    except pydantic.ValidationError as error:
-        _fail("operator settings are invalid: " + "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors()))
+    settings = _settings(OperatorSettings, "operator", kubeconfig=args.kubeconfig)
     try:
         return operator_main.main(settings)
     except kube.KubeConfigError as error:
         _fail(str(error))
+
+
+def _settings(cls: Any, what: str, **overrides: Any) -> Any:
+    import pydantic
+
+    try:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    except pydantic.ValidationError as error:
+        _fail(f"{what} settings are invalid: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors()))
+
+
+def cmd_webhook(args: argparse.Namespace) -> int:
+    from jupyternetes.webhook import main as webhook_main
+    from jupyternetes.webhook.settings import WebhookSettings
+
+    settings = _settings(WebhookSettings, "webhook", kubeconfig=args.kubeconfig, policy_dir=args.policies)
+    try:
+        return webhook_main.main(settings)
+    except (kube.KubeConfigError, ValueError) as error:
+        _fail(str(error))
+
+
+def cmd_policy_test(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from jupyternetes.dev import toolchain
+    from jupyternetes.webhook import offline
+
+    for path in args.files:
+        if not path.is_file():
+            _fail(f"{path} does not exist")
+    if not (args.policies / "data.yaml").is_file():
+        _fail(f"{args.policies} has no data.yaml; point --policies at a policy directory")
+    opa = toolchain.ensure(["opa"], log=True)["opa"]
+    try:
+        results = asyncio.run(offline.check(args.files, args.policies, opa, args.template_namespace or ""))
+    except ValueError as error:
+        _fail(str(error))
+    denied = 0
+    for subject, verdict in results:
+        print(f"{'ALLOW' if verdict.allowed else 'DENY'} {subject}")
+        for finding in verdict.findings:
+            label = {"enforce": "deny", "warn": "warn", "audit": "audit"}[finding.mode]
+            print(f"  {label}: {finding.describe()}")
+        for warning in verdict.warnings:
+            print(f"  warning: {warning}")
+        denied += not verdict.allowed
+    return 1 if denied else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +187,22 @@ def build_parser() -> argparse.ArgumentParser:
     op = commands.add_parser("operator", help="run the operator (settings from JUPYTERNETES_OPERATOR_* variables)")
     op.add_argument("--kubeconfig", type=Path, help="kubeconfig to use (default: in-cluster, then $KUBECONFIG)")
     op.set_defaults(func=cmd_operator)
+
+    wh = commands.add_parser("webhook", help="run the admission webhook (settings from JUPYTERNETES_WEBHOOK_* "
+                             "variables)")
+    wh.add_argument("--kubeconfig", type=Path, help="kubeconfig to use (default: in-cluster, then $KUBECONFIG)")
+    wh.add_argument("--policies", type=Path, help="policy directory (default: policies)")
+    wh.set_defaults(func=cmd_webhook)
+
+    pol = commands.add_parser("policy", help="check objects against the policies, offline")
+    pol_commands = pol.add_subparsers(dest="policy_command", required=True, metavar="POLICY_COMMAND")
+    ptest = pol_commands.add_parser("test", help="judge templates, instances, pods or PVCs in files; exit 0 if all "
+                                    "are allowed, 1 if any is denied")
+    ptest.add_argument("--policies", type=Path, default=Path("policies"), help="policy directory (default: policies)")
+    ptest.add_argument("--template-namespace", help="the shared template namespace (default: that of the templates "
+                       "given)")
+    ptest.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    ptest.set_defaults(func=cmd_policy_test)
 
     dev = commands.add_parser("dev", help="a local control plane for trying Jupyternetes out and for tests")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True, metavar="DEV_COMMAND")

@@ -8,6 +8,7 @@ from the in-cluster service-account mount, whose token is re-read as the kubelet
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -526,3 +527,52 @@ def load_manifests(text: str, source: str = "<input>") -> list[dict[str, Any]]:
         if not isinstance(doc, dict):
             raise ValueError(f"{source}: document {index + 1} is a {type(doc).__name__}, not a Kubernetes object")
     return documents
+
+
+class Reflector:
+    """An in-memory copy of every object of one resource type, kept current by list and watch.
+
+    `synced` is set once the first list has been loaded. A failed or expired watch lists again after a short pause;
+    readers always see the newest copy the stream delivered.
+    """
+
+    def __init__(self, api: AsyncKube, rt: ResourceType, namespace: str | None = None,
+                 label_selector: str | None = None, retry_seconds: float = 1.0) -> None:
+        self.api = api
+        self.rt = rt
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.retry_seconds = retry_seconds
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.synced = asyncio.Event()
+
+    @staticmethod
+    def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+        meta = obj.get("metadata") or {}
+        return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.items.get((namespace, name))
+
+    async def run(self) -> None:
+        params: dict[str, Any] = {"labelSelector": self.label_selector} if self.label_selector else {}
+        while True:
+            try:
+                listing = await self.api.list(self.rt, self.namespace, **params)
+                self.items = {self._key(item): item for item in listing.get("items", [])}
+                self.synced.set()
+                version = listing["metadata"]["resourceVersion"]
+                while True:
+                    async for event in self.api.watch(self.rt, self.namespace, resourceVersion=version, **params):
+                        kind, obj = event.get("type"), event.get("object") or {}
+                        if kind == "ERROR":
+                            raise Gone(410, "Expired", str(obj.get("message", "watch expired")))
+                        version = (obj.get("metadata") or {}).get("resourceVersion", version)
+                        if kind == "DELETED":
+                            self.items.pop(self._key(obj), None)
+                        elif kind in ("ADDED", "MODIFIED"):
+                            self.items[self._key(obj)] = obj
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - an API hiccup: list again shortly
+                await asyncio.sleep(self.retry_seconds)

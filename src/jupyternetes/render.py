@@ -278,20 +278,21 @@ def _metadata(
     path: str,
     problems: list[str],
 ) -> dict[str, Any]:
-    for key in labels:
-        if key in constants.RESERVED_LABELS:
-            problems.append(f"{path}.labels[{key!r}]: this label is set by Jupyternetes; remove it from the template")
-    for key in annotations:
-        if key in constants.RESERVED_ANNOTATIONS:
-            problems.append(
-                f"{path}.annotations[{key!r}]: this annotation is set by Jupyternetes; remove it from the template"
-            )
+    problems.extend(_reserved_problems(labels, annotations, path))
     return {
         "name": naming.object_name(instance.metadata.name, entry_name),
         "namespace": instance.metadata.namespace,
         "labels": {**labels, **ownership_labels(template, instance, entry_kind, entry_name)},
         "annotations": {**annotations, constants.ANNOTATION_INSTANCE_NAME: instance.metadata.name},
     }
+
+
+def _reserved_problems(labels: Mapping[str, str], annotations: Mapping[str, str], path: str) -> list[str]:
+    problems = [f"{path}.labels[{key!r}]: this label is set by Jupyternetes; remove it from the template"
+                for key in labels if key in constants.RESERVED_LABELS]
+    problems += [f"{path}.annotations[{key!r}]: this annotation is set by Jupyternetes; remove it from the template"
+                 for key in annotations if key in constants.RESERVED_ANNOTATIONS]
+    return problems
 
 
 def ownership_labels(template: Template, instance: Instance, entry_kind: str, entry_name: str) -> dict[str, str]:
@@ -401,3 +402,25 @@ def render(
 def render_all(template: Template, instances: Iterable[Instance]) -> list[Manifests]:
     """Render one template for several instances (used by `jupyternetes render` with many instance files)."""
     return [render(template, instance) for instance in instances]
+
+
+class _AnyValue(dict):  # type: ignore[type-arg]
+    """A variables mapping that knows every name: for checking a template's syntax without an instance."""
+
+    def get(self, key: object, default: object = None) -> str:
+        return ""
+
+
+def template_problems(template: Template) -> list[str]:
+    """Problems a template has whatever the instance: malformed braces, braces in field names, reserved labels."""
+    substituter = _Substituter(_AnyValue())
+    for kind, entries in (("pods", template.spec.pods), ("pvcs", template.spec.pvcs),
+                          ("otherResources", template.spec.other_resources)):
+        for index, entry in enumerate(entries):
+            path = f"spec.{kind}[{index}]"
+            labels = substituter.value(entry.labels, f"{path}.labels", "labels")
+            annotations = substituter.value(entry.annotations, f"{path}.annotations", "annotations")
+            substituter.value(getattr(entry, "spec", None) or getattr(entry, "body", {}), f"{path}.spec"
+                              if kind != "otherResources" else f"{path}.body")
+            substituter.problems.extend(_reserved_problems(labels, annotations, path))
+    return substituter.problems

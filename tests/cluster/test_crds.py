@@ -55,6 +55,7 @@ def test_seed_instance_applies_verbatim_as_the_hub_and_its_status_reads_back_unp
     listing = cluster.kubectl("get", "jni", "-n", "default", check=True).stdout
     assert listing.split("\n")[0].split() == ["NAME", "TEMPLATE", "READY", "AGE"]
     assert "default-template" in listing
+    admin.delete(kube.INSTANCE, seed["metadata"]["name"], "default")
 
 
 def _seed_with(path: list, value: object) -> dict:

@@ -31,10 +31,11 @@ def test_seed_instance_yields_its_pvc_and_pod_and_becomes_ready_with_the_pods_ip
     cluster: LocalCluster, admin: kube.Kube, operator: processes.Component
 ) -> None:
     template_yaml, instance_yaml = seeds.seed_yaml_blocks()
+    name = yaml.safe_load(instance_yaml)["metadata"]["name"]
+    cluster.kubectl("delete", "jni", name, "-n", "default", "--ignore-not-found", "--wait")
     assert cluster.kubectl("apply", "-f", "-", identity=OFFICER, input=template_yaml).returncode == 0
     done = cluster.kubectl("apply", "-f", "-", identity=HUB, input=instance_yaml)
     assert done.returncode == 0, done.stderr
-    name = yaml.safe_load(instance_yaml)["metadata"]["name"]
 
     instance = wait_condition(admin, "default", name, "Ready")
     pod_name = naming.object_name(name, "notebook")

@@ -16,11 +16,10 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Final
 
-from jupyternetes.dev import cluster
+from jupyternetes.dev import cluster, components
 
 STATUS_FILE: Final = "status.json"
 
@@ -97,35 +96,6 @@ def shut_down(state_dir: Path, timeout: float = 60.0) -> bool:
     return True
 
 
-def component_env(local: cluster.LocalCluster, prefix: str, **settings: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({f"{prefix}{key.upper()}": value for key, value in settings.items()})
-    return env
-
-
-def start_components(local: cluster.LocalCluster) -> None:
-    """The Jupyternetes components, configured for the local layout, each as its own process."""
-    cfg = local.config
-    operator_env = component_env(
-        local, "JUPYTERNETES_OPERATOR_",
-        template_namespace=cfg.template_namespace,
-        lease_namespace=cfg.system_namespace,
-        identity="dev-operator",
-        metrics_port=str(cluster.free_port()),
-        health_port=str(cluster.free_port()),
-    )
-    operator = local.spawn("operator", [sys.executable, "-m", "jupyternetes", "operator",
-                                        "--kubeconfig", str(local.kubeconfig(cluster.OPERATOR))], env=operator_env)
-    health = f"http://127.0.0.1:{operator_env['JUPYTERNETES_OPERATOR_HEALTH_PORT']}/healthz"
-    cluster.wait_for("the operator to report healthy", lambda: _http_ok(health), timeout=120, interval=0.2,
-                     process=operator)
-
-
-def _http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a local health endpoint
-        return bool(response.status == 200)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jupyternetes.dev.supervisor")
     parser.add_argument("--state-dir", type=Path, required=True)
@@ -139,13 +109,13 @@ def main(argv: list[str] | None = None) -> int:
                                  remove_state_on_stop=True)
     try:
         local.start(args.timeout)
-        start_components(local)
+        endpoints = components.start_all(local)
     except Exception as error:  # noqa: BLE001 - reported to `dev up`, which prints it
         local.remove_state_on_stop = False
         local.stop()
         _write_status(state_dir, state="failed", error=str(error))
         return 1
-    _write_status(state_dir, state="ready", server=local.server,
+    _write_status(state_dir, state="ready", server=local.server, **endpoints,
                   kubeconfigs={identity: str(local.kubeconfig(identity)) for identity in cluster.IDENTITIES})
     dead: list[str] = []
     try:

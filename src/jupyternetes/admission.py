@@ -1,0 +1,110 @@
+"""The Validating- and MutatingWebhookConfiguration that put the Jupyternetes webhook in the API server's path.
+
+One definition, used by the local control plane (which creates them), by the webhook (which keeps their caBundle
+current) and by the chart's tests (which hold the chart's copy to this one).
+
+Choices that matter for security: `failurePolicy: Fail` (no webhook, no admission), a short timeout, `sideEffects:
+None`, `kube-system` and the webhook's own namespace exempt (so the webhook can always be repaired), and, for pods and
+PVCs, a CEL match condition so that only objects that carry Jupyternetes labels or annotations, or that the operator
+creates, are sent: every other pod in the cluster is untouched and pays nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any, Final
+
+from jupyternetes import constants
+
+VALIDATING_NAME: Final = "validate.jupyternetes.kadense.io"
+MUTATING_NAME: Final = "mutate.jupyternetes.kadense.io"
+_API: Final = "admissionregistration.k8s.io/v1"
+
+
+def _jupyternetes_match(operator_user: str) -> str:
+    """CEL: the object (or, on update, its old self) is Jupyternetes', or the operator is asking."""
+    def ours(var: str) -> str:
+        return (f"(has({var}.metadata.labels) && {var}.metadata.labels.exists(k, k.startsWith('"
+                f"{constants.LABEL_PREFIX}') || (k == '{constants.LABEL_MANAGED_BY}' && "
+                f"{var}.metadata.labels[k] == '{constants.MANAGED_BY}'))) || (has({var}.metadata.annotations) && "
+                f"'{constants.ANNOTATION_INSTANCE_NAME}' in {var}.metadata.annotations)")
+    return (f"request.userInfo.username == '{operator_user}' || (object != null && ({ours('object')})) || "
+            f"(oldObject != null && ({ours('oldObject')}))")
+
+
+def _client(url: str | None, service: tuple[str, str] | None, path: str, ca_bundle: bytes) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if url:
+        config["url"] = url.rstrip("/") + path
+    elif service:
+        config["service"] = {"namespace": service[0], "name": service[1], "path": path, "port": 443}
+    if ca_bundle:
+        config["caBundle"] = base64.b64encode(ca_bundle).decode()
+    return config
+
+
+def configurations(
+    *,
+    name: str,
+    namespace: str,
+    operator_user: str,
+    ca_bundle: bytes = b"",
+    url: str | None = None,
+    service_name: str | None = None,
+    exempt_namespaces: Sequence[str] = ("kube-system",),
+    timeout_seconds: int = 5,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(validating, mutating) configurations for a webhook reachable at `url` or through Service `service_name`."""
+    service = (namespace, service_name) if service_name else None
+    exempt = sorted({*exempt_namespaces, namespace})
+    namespace_selector = {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": exempt}]}
+    common = {
+        "failurePolicy": "Fail",
+        "sideEffects": "None",
+        "timeoutSeconds": timeout_seconds,
+        "admissionReviewVersions": ["v1"],
+        "namespaceSelector": namespace_selector,
+        "matchPolicy": "Equivalent",
+    }
+    ours = [{"name": "jupyternetes-objects", "expression": _jupyternetes_match(operator_user)}]
+    kadense = {"apiGroups": [constants.GROUP], "apiVersions": [constants.VERSION]}
+    validating = {
+        "apiVersion": _API,
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "jupyternetes"}},
+        "webhooks": [
+            {"name": f"templates.{VALIDATING_NAME}", **common,
+             "clientConfig": _client(url, service, "/validate", ca_bundle),
+             "rules": [{**kadense, "operations": ["CREATE", "UPDATE"], "resources": [constants.TEMPLATE_PLURAL],
+                        "scope": "Namespaced"}]},
+            {"name": f"instances.{VALIDATING_NAME}", **common,
+             "clientConfig": _client(url, service, "/validate", ca_bundle),
+             "rules": [{**kadense, "operations": ["CREATE", "UPDATE"], "resources": [constants.INSTANCE_PLURAL],
+                        "scope": "Namespaced"}]},
+            {"name": f"workloads.{VALIDATING_NAME}", **common,
+             "clientConfig": _client(url, service, "/validate", ca_bundle),
+             "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                        "resources": ["pods", "pods/ephemeralcontainers", "pods/resize", "persistentvolumeclaims"],
+                        "scope": "Namespaced"}],
+             "matchConditions": ours},
+        ],
+    }
+    mutating = {
+        "apiVersion": _API,
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "jupyternetes"}},
+        "webhooks": [
+            {"name": f"templates.{MUTATING_NAME}", **common, "reinvocationPolicy": "Never",
+             "clientConfig": _client(url, service, "/mutate", ca_bundle),
+             "rules": [{**kadense, "operations": ["CREATE", "UPDATE"], "resources": [constants.TEMPLATE_PLURAL],
+                        "scope": "Namespaced"}]},
+            {"name": f"pods.{MUTATING_NAME}", **common, "reinvocationPolicy": "IfNeeded",
+             "clientConfig": _client(url, service, "/mutate", ca_bundle),
+             "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"],
+                        "scope": "Namespaced"}],
+             "matchConditions": ours},
+        ],
+    }
+    return validating, mutating

@@ -1,0 +1,48 @@
+"""Instances and templates for the webhook, from watch-backed caches, with a direct read when the cache has not
+seen an object yet (the operator creates a pod moments after its instance appears)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from jupyternetes import kube
+
+
+class CachedLookup:
+    def __init__(self, api: kube.AsyncKube) -> None:
+        self.api = api
+        self.instances = kube.Reflector(api, kube.INSTANCE)
+        self.templates = kube.Reflector(api, kube.TEMPLATE)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(r.run()) for r in (self.instances, self.templates)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def synced(self) -> bool:
+        return self.instances.synced.is_set() and self.templates.synced.is_set()
+
+    async def _read(self, reflector: kube.Reflector, rt: kube.ResourceType, namespace: str,
+                    name: str) -> dict[str, Any] | None:
+        cached = reflector.get(namespace, name)
+        if cached is not None:
+            return cached
+        try:
+            return await self.api.get(rt, name, namespace)
+        except kube.NotFound:
+            return None
+
+    async def instance(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._read(self.instances, kube.INSTANCE, namespace, name)
+
+    async def template(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._read(self.templates, kube.TEMPLATE, namespace, name)

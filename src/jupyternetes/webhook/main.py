@@ -1,0 +1,74 @@
+"""`jupyternetes webhook`: serve the admission webhook over TLS with uvicorn, beside an OPA server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import uvicorn
+
+from jupyternetes import kube
+from jupyternetes.webhook import policy
+from jupyternetes.webhook.app import create_app
+from jupyternetes.webhook.certs import CertificateManager
+from jupyternetes.webhook.judge import Judge
+from jupyternetes.webhook.lookup import CachedLookup
+from jupyternetes.webhook.settings import WebhookSettings
+
+logger = logging.getLogger(__name__)
+
+
+class StartupRefused(RuntimeError):
+    """The configuration is unsafe or unusable; the message says why and what to change."""
+
+
+def check_configuration(settings: WebhookSettings, data: policy.PolicyData) -> None:
+    if data.mode("images") == "enforce" and not data.allowed_images and not settings.development:
+        raise StartupRefused(f"{settings.policy_dir / 'data.yaml'}: images.allowed is empty, so in enforce mode no pod "
+                             "could ever run; list the allowed image repositories")
+
+
+async def run(settings: WebhookSettings) -> None:
+    data = policy.load_data(settings.policy_dir)
+    check_configuration(settings, data)
+    api = kube.AsyncKube(kube.KubeConfig.load(settings.kubeconfig))
+    engine = policy.OpaServer(settings.opa_url, settings.opa_timeout_seconds)
+    lookup = CachedLookup(api)
+    lookup.start()
+    app = create_app(Judge(settings, data, engine, lookup), lookup)
+    certs = CertificateManager(api, settings)
+    tls: dict[str, str] = {}
+    if not settings.insecure_http:
+        cert_file, key_file = await certs.prepare()
+        tls = {"ssl_certfile": str(cert_file), "ssl_keyfile": str(key_file)}
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                            lifespan="off", **tls)  # type: ignore[arg-type]
+    config.load()
+    cert_task: asyncio.Task[None] | None = None
+    if config.ssl is not None:
+        certs.attach(config.ssl)
+        cert_task = asyncio.create_task(certs.run(), name="certificates")
+    logger.info("serving admission reviews on %s:%d (%s)", settings.host, settings.port,
+                "HTTP, development only" if settings.insecure_http else "HTTPS")
+    try:
+        await uvicorn.Server(config).serve()
+    finally:
+        if cert_task is not None:
+            cert_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cert_task
+        await lookup.stop()
+        await engine.aclose()
+        await api.aclose()
+
+
+def main(settings: WebhookSettings) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        asyncio.run(run(settings))
+    except StartupRefused as error:
+        logger.error("refusing to start: %s", error)
+        return 2
+    return 0

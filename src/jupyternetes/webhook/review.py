@@ -1,0 +1,104 @@
+"""The admission.k8s.io/v1 AdmissionReview wire format: parsing requests strictly, and building responses."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Final, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+API_VERSION: Final = "admission.k8s.io/v1"
+KIND: Final = "AdmissionReview"
+MAX_BODY_BYTES: Final = 3 * 1024 * 1024
+WARNING_MAX: Final = 256
+
+
+class MalformedReview(ValueError):
+    """The request is not an AdmissionReview we can judge; the message says what is wrong."""
+
+
+class GroupVersionKind(BaseModel):
+    group: str = ""
+    version: str
+    kind: str
+
+
+class GroupVersionResource(BaseModel):
+    group: str = ""
+    version: str
+    resource: str
+
+
+class UserInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    username: str = ""
+    uid: str = ""
+    groups: list[str] = Field(default_factory=list)
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    uid: str = Field(min_length=1)
+    kind: GroupVersionKind
+    resource: GroupVersionResource
+    sub_resource: str = Field(default="", alias="subResource")
+    name: str = ""
+    namespace: str = ""
+    operation: Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
+    user_info: UserInfo = Field(default_factory=UserInfo, alias="userInfo")
+    object: dict[str, Any] | None = None
+    old_object: dict[str, Any] | None = Field(default=None, alias="oldObject")
+    dry_run: bool = Field(default=False, alias="dryRun")
+
+
+class Review(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    api_version: str = Field(alias="apiVersion")
+    kind: str
+    request: Request
+
+
+def parse(body: bytes) -> Review:
+    """A validated review, or `MalformedReview` explaining which part is wrong."""
+    if len(body) > MAX_BODY_BYTES:
+        raise MalformedReview(f"the request body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MalformedReview(f"the request body is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise MalformedReview("the request body is not a JSON object")
+    if document.get("apiVersion") != API_VERSION or document.get("kind") != KIND:
+        raise MalformedReview(f"expected apiVersion {API_VERSION} and kind {KIND}, got apiVersion "
+                              f"{document.get('apiVersion')!r} and kind {document.get('kind')!r}")
+    try:
+        return Review.model_validate(document)
+    except pydantic.ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+        raise MalformedReview(f"not a valid AdmissionReview: {problems}") from None
+
+
+def response(uid: str, allowed: bool, *, message: str = "", code: int | None = None, warnings: list[str] | None = None,
+             patch: list[dict[str, Any]] | None = None, audit: dict[str, str] | None = None) -> dict[str, Any]:
+    """A whole AdmissionReview response document."""
+    body: dict[str, Any] = {"uid": uid, "allowed": allowed}
+    if not allowed:
+        body["status"] = {"code": code or 403, "reason": "Forbidden", "message": message}
+    elif message:
+        body["status"] = {"code": 200, "message": message}
+    if warnings:
+        # Warnings travel in HTTP headers: one line each. Past 4096 characters in all, the API server cuts each
+        # warning to 256 characters, so they are kept short here.
+        body["warnings"] = [w.replace("\n", " ")[:WARNING_MAX] for w in warnings]
+    if patch:
+        body["patchType"] = "JSONPatch"
+        body["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
+    if audit:
+        body["auditAnnotations"] = audit
+    return {"apiVersion": API_VERSION, "kind": KIND, "response": body}

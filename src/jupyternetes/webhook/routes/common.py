@@ -1,0 +1,80 @@
+"""The shape shared by both admission endpoints (after Gatekeeper's handler): parse and check the review (a malformed
+one gets a 4xx answer, never a 500 and never "allowed"), decide, answer with every message, and record the outcome
+and latency in a `finally`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from fastapi import Request as HttpRequest
+from fastapi.responses import JSONResponse
+
+from jupyternetes.webhook import metrics, review
+
+logger = logging.getLogger("jupyternetes.webhook.admission")
+
+Decide = Callable[[HttpRequest, review.Request], Awaitable[dict[str, Any]]]
+
+#: What each webhook judges: resource -> kind label for metrics.
+JUDGED: Final = {"jupyternotebooktemplates": "template", "jupyternotebookinstances": "instance", "pods": "pod",
+                 "persistentvolumeclaims": "pvc"}
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONResponse:
+    started = time.perf_counter()
+    kind, outcome = "unknown", "error"
+    try:
+        length = http.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > review.MAX_BODY_BYTES:
+            outcome = "malformed"
+            return _error(413, f"the request body is {length} bytes; at most {review.MAX_BODY_BYTES} are accepted")
+        body = await http.body()
+        try:
+            parsed = review.parse(body)
+        except review.MalformedReview as error:
+            uid = _uid(body)
+            outcome = "malformed"
+            if uid:
+                return JSONResponse(review.response(uid, False, message=f"malformed AdmissionReview: {error}",
+                                                    code=400))
+            return _error(400, str(error))
+        request = parsed.request
+        kind = JUDGED.get(request.resource.resource, "unknown")
+        if kind == "unknown":
+            outcome = "denied"
+            return JSONResponse(review.response(request.uid, False, code=400, message=(
+                f"the Jupyternetes {webhook} webhook does not judge {request.resource.resource!r}; check the webhook "
+                "configuration's rules")))
+        try:
+            answer = await decide(http, request)
+        except Exception:  # noqa: BLE001 - an unexpected error must deny, never admit and never 500
+            logger.exception("%s webhook: error judging %s %s/%s (uid %s)", webhook, kind, request.namespace,
+                             request.name, request.uid)
+            outcome = "error"
+            return JSONResponse(review.response(request.uid, False, code=500, message=(
+                "the Jupyternetes webhook hit an internal error while judging this request and refuses it; "
+                f"see the webhook's log for uid {request.uid}")))
+        outcome = "allowed" if answer["response"]["allowed"] else "denied"
+        if request.dry_run:
+            outcome += "-dry-run"
+        return JSONResponse(answer)
+    finally:
+        metrics.DECISIONS.labels(webhook, kind, outcome).inc()
+        metrics.LATENCY.labels(webhook).observe(time.perf_counter() - started)
+
+
+def _uid(body: bytes) -> str:
+    try:
+        document = json.loads(body)
+        uid = document.get("request", {}).get("uid")
+        return uid if isinstance(uid, str) else ""
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return ""

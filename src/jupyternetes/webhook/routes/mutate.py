@@ -1,0 +1,42 @@
+"""POST /mutate: fill in secure defaults in templates' pods and in Jupyternetes pods, reported as warnings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi import Request as HttpRequest
+from fastapi.responses import JSONResponse
+
+from jupyternetes.webhook import defaults, review
+from jupyternetes.webhook.judge import Judge
+from jupyternetes.webhook.routes.common import handle
+
+router = APIRouter()
+
+
+async def _decide(http: HttpRequest, request: review.Request) -> dict[str, Any]:
+    judge: Judge = http.app.state.judge
+    obj = request.object or {}
+    patch: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    if request.resource.resource == "jupyternotebooktemplates":
+        for index, pod in enumerate((obj.get("spec") or {}).get("pods") or []):
+            if not isinstance(pod, dict) or not isinstance(pod.get("spec"), dict):
+                continue  # the validating webhook and the schema explain what is wrong
+            spec, changes = defaults.apply(pod["spec"], judge.pod_defaults, f"spec.pods[{index}].spec")
+            if changes:
+                patch.append({"op": "replace", "path": f"/spec/pods/{index}/spec", "value": spec})
+                warnings += changes
+    elif request.resource.resource == "pods" and isinstance(obj.get("spec"), dict):
+        spec, changes = defaults.apply(obj["spec"], judge.pod_defaults)
+        if changes:
+            patch.append({"op": "replace", "path": "/spec", "value": spec})
+            warnings += changes
+    warnings = [f"Jupyternetes default: {change}" for change in warnings]
+    return review.response(request.uid, True, warnings=warnings, patch=patch or None)
+
+
+@router.post("/mutate")
+async def mutate(http: HttpRequest) -> JSONResponse:
+    return await handle(http, "mutating", _decide)

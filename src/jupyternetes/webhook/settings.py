@@ -1,0 +1,111 @@
+"""The webhook's one settings object. Every field can be set from the environment, prefixed `JUPYTERNETES_WEBHOOK_`
+(lists as JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jupyternetes import models
+
+
+class WebhookSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JUPYTERNETES_WEBHOOK_", extra="forbid")
+
+    kubeconfig: Path | None = None
+    """Kubeconfig to use; unset means the pod's service account (or $KUBECONFIG outside a pod)."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - a webhook must be reachable by the API server
+    """Address to listen on."""
+
+    port: int = 8443
+    """HTTPS port that the API server calls."""
+
+    tls_cert_file: Path | None = None
+    """Serving certificate (for example from cert-manager). Unset: the webhook manages its own CA and certificate."""
+
+    tls_key_file: Path | None = None
+    """Private key of `tls_cert_file`."""
+
+    insecure_http: bool = False
+    """Serve plain HTTP. Only for `jupyternetes policy` experiments on a laptop; refused unless `development`."""
+
+    development: bool = False
+    """Allow unsafe settings (plain HTTP, an empty image allowlist in enforce mode). Never in a cluster."""
+
+    namespace: str = "jupyternetes"
+    """The webhook's own namespace: home of its certificate Secret; never judged by the webhook."""
+
+    service_name: str = "jupyternetes-webhook"
+    """Service that fronts the webhook; the serving certificate is issued for its DNS names."""
+
+    service_url: str = ""
+    """Call the webhook by URL instead of by Service (the local control plane: https://127.0.0.1:<port>)."""
+
+    certificate_secret: str = "jupyternetes-webhook-tls"
+    """Secret that holds the self-managed CA and serving certificate, shared by every replica."""
+
+    configuration_name: str = "jupyternetes-webhook"
+    """Name of the Validating- and MutatingWebhookConfiguration whose caBundle the webhook keeps current."""
+
+    manage_configurations: bool = True
+    """Create or update both webhook configurations at start-up (with the self-managed CA). Off when a chart or
+    cert-manager owns them."""
+
+    certificate_days: float = 365.0
+    """Validity of a self-managed CA and serving certificate, in days."""
+
+    rotate_before_days: float = 30.0
+    """Rotate the self-managed certificate this many days before it expires."""
+
+    check_interval_seconds: float = 60.0
+    """How often replicas re-read the certificate Secret and check for rotation."""
+
+    policy_dir: Path = Path("policies")
+    """Directory of Rego policies and their data files (data.yaml), shared with OPA."""
+
+    opa_url: str = "http://127.0.0.1:8181"
+    """The OPA server beside the webhook."""
+
+    opa_timeout_seconds: float = 2.0
+    """Longest wait for OPA; an answer that takes longer is a denial (fail closed)."""
+
+    instance_creators: list[str] = Field(default_factory=lambda: ["system:serviceaccount:jupyterhub:hub"])
+    """Users (or `group:<name>`) who may create JupyterNotebookInstances: by default only the hub's service account."""
+
+    operator_user: str = "system:serviceaccount:jupyternetes:jupyternetes-operator"
+    """The operator's identity: the only one that may create pods and PVCs carrying Jupyternetes labels."""
+
+    template_namespace: str = ""
+    """Shared template namespace an instance may use besides its own (the operator's setting of the same name)."""
+
+    exempt_namespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
+    """Namespaces the webhook configurations leave alone (its own namespace is always exempt)."""
+
+    mutable_instance_fields: list[str] = Field(default_factory=list)
+    """Top-level fields of an instance's spec that may change after creation (none by default: stop and start a new
+    server instead)."""
+
+    timeout_seconds: int = 5
+    """Timeout the API server gives each webhook call (the configurations' timeoutSeconds)."""
+
+    @model_validator(mode="after")
+    def _safe(self) -> WebhookSettings:
+        if self.insecure_http and not self.development:
+            raise ValueError("insecure_http serves admission reviews in plain text; it needs development: true")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together; set both or neither")
+        if self.rotate_before_days >= self.certificate_days:
+            raise ValueError("rotate_before_days must be shorter than certificate_days")
+        if not 1 <= self.timeout_seconds <= 30:
+            raise ValueError("timeout_seconds must be between 1 and 30 (the API server's limit)")
+        return self
+
+    def may_create_instances(self, username: str, groups: list[str]) -> bool:
+        return username in self.instance_creators or any(f"group:{g}" in self.instance_creators for g in groups)
+
+    def template_namespace_allowed(self, instance_namespace: str, template_namespace: str) -> bool:
+        """Whether an instance in `instance_namespace` may use a template in `template_namespace`."""
+        return models.template_namespace_allowed(instance_namespace, template_namespace, self.template_namespace)

@@ -1,0 +1,80 @@
+"""The Rego policies: `opa check --strict` and `opa test` pass, and every policy's sample manifests are judged as their
+names say by `jupyternetes policy test`, the tool security officers use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jupyternetes.dev import toolchain
+from tests.seeds import REPO_ROOT
+
+POLICIES = REPO_ROOT / "policies"
+POLICY_FOLDERS = sorted(p.name for p in POLICIES.iterdir() if (p / "policy.rego").exists())
+
+
+def _opa(*args: str) -> subprocess.CompletedProcess[str]:
+    opa = toolchain.ensure(["opa"], log=False)["opa"]
+    return subprocess.run([str(opa), *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_every_policy_folder_has_tests_and_both_samples() -> None:
+    assert POLICY_FOLDERS == ["images", "kinds", "resources", "storage", "variables"]
+    for name in POLICY_FOLDERS:
+        folder = POLICIES / name
+        assert (folder / "policy_test.rego").exists(), name
+        assert (folder / "samples" / "allowed.yaml").exists(), name
+        assert (folder / "samples" / "disallowed.yaml").exists(), name
+
+
+def test_opa_check_strict() -> None:
+    done = _opa("check", "--strict", "--ignore=samples", str(POLICIES))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_opa_test() -> None:
+    done = _opa("test", "--ignore=samples", "-v", str(POLICIES))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "FAIL" not in done.stdout
+    assert done.stdout.count("PASS") >= 25
+
+
+def _policy_test(*files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "jupyternetes", "policy", "test", "--policies", str(POLICIES),
+                           *map(str, files)], capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("name", POLICY_FOLDERS)
+def test_allowed_sample_is_allowed(name: str) -> None:
+    done = _policy_test(POLICIES / name / "samples" / "allowed.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "DENY" not in done.stdout
+
+
+@pytest.mark.parametrize("name", POLICY_FOLDERS)
+def test_disallowed_sample_is_denied_by_that_policy(name: str) -> None:
+    done = _policy_test(POLICIES / name / "samples" / "disallowed.yaml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "DENY" in done.stdout
+    assert f"(rule {name})" in done.stdout
+
+
+def test_the_seed_examples_pass_the_default_policies(tmp_path: Path) -> None:
+    done = _policy_test(REPO_ROOT / "examples" / "00-seed" / "template.yaml",
+                        REPO_ROOT / "examples" / "00-seed" / "instance.yaml")
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.splitlines()[0] == "ALLOW JupyterNotebookTemplate kadense/default-template"
+    assert "holds a secret in plain text" in done.stdout
+
+
+def test_bad_input_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
+    missing = _policy_test(tmp_path / "nope.yaml")
+    assert missing.returncode == 2 and missing.stderr.strip().endswith("nope.yaml does not exist")
+    wrong = tmp_path / "deployment.yaml"
+    wrong.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n")
+    done = _policy_test(wrong)
+    assert done.returncode == 2 and "only JupyterNotebookTemplates" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

