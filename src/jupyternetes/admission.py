@@ -7,6 +7,9 @@ Choices that matter for security: `failurePolicy: Fail` (no webhook, no admissio
 None`, `kube-system` and the webhook's own namespace exempt (so the webhook can always be repaired), and, for pods and
 PVCs, a CEL match condition so that only objects that carry Jupyternetes labels or annotations, or that the operator
 creates, are sent: every other pod in the cluster is untouched and pays nothing.
+
+Only templates are mutated (their pods get the secure defaults when a template is stored), so the pods rendered from
+them are complete as created, and pod creation pays for one webhook call, not two.
 """
 
 from __future__ import annotations
@@ -100,11 +103,6 @@ def configurations(
              "clientConfig": _client(url, service, "/mutate", ca_bundle),
              "rules": [{**kadense, "operations": ["CREATE", "UPDATE"], "resources": [constants.TEMPLATE_PLURAL],
                         "scope": "Namespaced"}]},
-            {"name": f"pods.{MUTATING_NAME}", **common, "reinvocationPolicy": "IfNeeded",
-             "clientConfig": _client(url, service, "/mutate", ca_bundle),
-             "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"],
-                        "scope": "Namespaced"}],
-             "matchConditions": ours},
         ],
     }
     return validating, mutating

@@ -223,8 +223,8 @@ class _Substituter:
             return result
         if isinstance(node, list):
             return [self.value(child, f"{path}[{index}]", parent_key) for index, child in enumerate(node)]
-        # Numbers, booleans and null are copied unchanged: a variable can never change a type.
-        return copy.deepcopy(node)
+        # Numbers, booleans and null are kept as they are (immutable): a variable can never change a type.
+        return node
 
 
 def derived_variables(template: Template, instance: Instance) -> dict[str, str]:

@@ -141,17 +141,17 @@ class TestProblems:
             admin.create(template)
             admin.create(make_instance(namespace, "frank"))
             instance = wait_condition(admin, namespace, "frank", "Degraded", reason="AdmissionDenied")
-        pod_state = instance["status"]["pods"]["notebook"]
-        assert pod_state["state"] == "Denied"
-        assert message in pod_state["errorMessage"]
-        assert message in condition(instance, "Degraded")["message"]
-        # The PVC that was created first is reported, not left unexplained.
-        assert instance["status"]["pvcs"]["workspace"]["state"] == "Provisioned"
-        assert labelled(admin, kube.POD, namespace, "frank") == []
-        cluster_mod.wait_for("the AdmissionDenied event",
-                             lambda: "AdmissionDenied" in reasons(admin, namespace, "frank"), timeout=10)
-        denied = next(e for e in events_for(admin, namespace, "frank") if e["reason"] == "AdmissionDenied")
-        assert message in denied["message"] and denied["type"] == "Warning"
+            pod_state = instance["status"]["pods"]["notebook"]
+            assert pod_state["state"] == "Denied"
+            assert message in pod_state["errorMessage"]
+            assert message in condition(instance, "Degraded")["message"]
+            # The PVC that was created first is reported, not left unexplained.
+            assert instance["status"]["pvcs"]["workspace"]["state"] == "Provisioned"
+            assert labelled(admin, kube.POD, namespace, "frank") == []
+            cluster_mod.wait_for("the AdmissionDenied event",
+                                 lambda: "AdmissionDenied" in reasons(admin, namespace, "frank"), timeout=10)
+            denied = next(e for e in events_for(admin, namespace, "frank") if e["reason"] == "AdmissionDenied")
+            assert message in denied["message"] and denied["type"] == "Warning"
 
     def test_quota_exceeded_is_retried_until_the_quota_allows_it(
         self, admin: kube.Kube, namespace: str, operator: processes.Component

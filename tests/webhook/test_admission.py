@@ -16,6 +16,9 @@ from tests.webhook.conftest import Stack
 
 pytestmark = pytest.mark.cluster
 
+#: A template only these tests use, so it is certainly stored through the webhook (and so mutated).
+TEMPLATE = "webhook-tests"
+
 
 def _apply(cluster: LocalCluster, doc: dict[str, Any], identity: str, *extra: str) -> Any:
     return cluster.kubectl("apply", "-f", "-", *extra, identity=identity, input=yaml.safe_dump(doc))
@@ -29,7 +32,7 @@ def _template(name: str, edit: Any = None) -> dict[str, Any]:
     return template
 
 
-def _instance(name: str, template: str = "default-template", **variables: str) -> dict[str, Any]:
+def _instance(name: str, template: str = TEMPLATE, **variables: str) -> dict[str, Any]:
     instance = seeds.seed_instance()
     instance.pop("status")
     instance["metadata"]["name"] = name
@@ -99,7 +102,7 @@ class TestInstances:
     def test_the_hub_may_create_an_instance_and_is_warned_about_a_plain_text_token(
         self, cluster: LocalCluster, stack: Stack
     ) -> None:
-        assert _apply(cluster, _template("default-template"), OFFICER).returncode == 0
+        assert _apply(cluster, _template(TEMPLATE), OFFICER).returncode == 0
         done = _apply(cluster, _instance("by-the-hub"), HUB)
         assert done.returncode == 0, done.stderr
         assert "holds a secret in plain text" in done.stderr
@@ -110,7 +113,7 @@ class TestInstances:
         assert "jupyternetes-admin may not create notebook instances (rule instance-creators)" in done.stderr
 
     def test_an_instance_may_not_change_after_creation(self, cluster: LocalCluster, stack: Stack) -> None:
-        assert _apply(cluster, _template("default-template"), OFFICER).returncode == 0
+        assert _apply(cluster, _template(TEMPLATE), OFFICER).returncode == 0
         assert _apply(cluster, _instance("frozen"), HUB).returncode == 0
         # The hub cannot even try (RBAC gives it no update); an admin, who can, is stopped by the webhook.
         assert "cannot patch resource" in _apply(cluster, _instance("frozen", **{"jupyterhub.user.name": "x"}),
@@ -119,7 +122,7 @@ class TestInstances:
         assert done.returncode != 0 and "rule instance-immutable" in done.stderr
 
     def test_hostile_variable_values_are_refused(self, cluster: LocalCluster, stack: Stack) -> None:
-        assert _apply(cluster, _template("default-template"), OFFICER).returncode == 0
+        assert _apply(cluster, _template(TEMPLATE), OFFICER).returncode == 0
         done = _apply(cluster, _instance("hostile", **{"jupyterhub.user.id": "1\nprivileged: true",
                                                        "image": "docker.io/evil/x"}), HUB)
         assert done.returncode != 0
@@ -129,10 +132,10 @@ class TestInstances:
 
 class TestWorkloads:
     def _rendered_pod(self, admin: kube.Kube, cluster: LocalCluster, name: str) -> tuple[dict[str, Any], dict]:
-        assert _apply(cluster, _template("default-template"), OFFICER).returncode == 0
+        assert _apply(cluster, _template(TEMPLATE), OFFICER).returncode == 0
         assert _apply(cluster, _instance(name), HUB).returncode == 0
         instance = admin.get(kube.INSTANCE, name, "default")
-        template = admin.get(kube.TEMPLATE, "default-template", "kadense")
+        template = admin.get(kube.TEMPLATE, TEMPLATE, "kadense")
         pod = copy.deepcopy(render.render(models.parse_template(template), models.parse_instance(instance))
                             .pods[0].manifest)
         pod["metadata"]["ownerReferences"] = [{"apiVersion": constants.API_VERSION, "kind": constants.INSTANCE_KIND,
@@ -158,7 +161,7 @@ class TestWorkloads:
             tampered["spec"]["containers"][0]["env"].append({"name": "EXTRA", "value": "1"})
             with pytest.raises(kube.Forbidden) as refused:
                 operator.create(tampered)
-            assert "spec.containers[0].image: differs from what template default-template renders" in \
+            assert f"spec.containers[0].image: differs from what template {TEMPLATE} renders" in \
                 refused.value.message
             assert "spec.containers[0].env" in refused.value.message
             created = operator.create(pod, dryRun="All")

@@ -106,6 +106,8 @@ def test_the_operator_provisions_the_seed_instance_through_the_webhook(cluster: 
     with webhook_stack(cluster):
         operator = components.start_operator(cluster, name="operator-with-webhook")
         try:
+            # Stored again through the webhook, so it carries the secure defaults (whatever earlier tests left).
+            cluster.kubectl("delete", "jnt", "default-template", "-n", "kadense", "--ignore-not-found")
             assert cluster.kubectl("apply", "-f", "-", identity=OFFICER, input=template_yaml).returncode == 0
             with contextlib.suppress(kube.NotFound):
                 admin.delete(kube.INSTANCE, name, "default")

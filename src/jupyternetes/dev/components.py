@@ -54,7 +54,8 @@ def start_opa(local: cluster.LocalCluster, policies: Path | None = None, name: s
     opa = toolchain.ensure(["opa"])["opa"]
     port = cluster.free_port()
     process = local.spawn(name, [str(opa), "run", "--server", f"--addr=127.0.0.1:{port}", "--log-level=error",
-                                 "--disable-telemetry", "--ignore=samples", str(policies or policy_dir())])
+                                 "--skip-version-check", "--ignore=samples", "--ignore=*_test.rego",
+                                 str(policies or policy_dir())])
     url = f"http://127.0.0.1:{port}"
     cluster.wait_for("OPA to serve", lambda: _get(f"{url}/health?bundles"), timeout=60, process=process)
     return process, url
@@ -89,13 +90,17 @@ def unregister_webhook(admin: kube.Kube) -> None:
 
 
 def start_webhook(local: cluster.LocalCluster, opa_url: str, policies: Path | None = None, name: str = "webhook",
-                  port: int | None = None, **settings: Any) -> Webhook:
-    """The admission webhook as the API server will call it, registered and with its caBundle in place."""
+                  port: int | None = None, register: bool = True, **settings: Any) -> Webhook:
+    """The admission webhook as the API server will call it, registered and with its caBundle in place (or, with
+    `register=False`, only serving, for requests sent to it directly)."""
     cfg = local.config
     port = port or cluster.free_port()
     url = f"https://127.0.0.1:{port}"
-    with local.kube() as admin:
-        register_webhook(admin, local, url)
+    if register:
+        with local.kube() as admin:
+            register_webhook(admin, local, url)
+    else:
+        settings.setdefault("manage_configurations", False)
     env = _env("JUPYTERNETES_WEBHOOK_", host="127.0.0.1", port=port, namespace=cfg.system_namespace,
                service_url=url, opa_url=opa_url, policy_dir=policies or policy_dir(),
                instance_creators=f'["{hub_user(local)}"]', operator_user=operator_user(local),
@@ -107,6 +112,8 @@ def start_webhook(local: cluster.LocalCluster, opa_url: str, policies: Path | No
     insecure.verify_mode = ssl.CERT_NONE
     cluster.wait_for("the webhook to be ready", lambda: _get(f"{url}/readyz", insecure), timeout=60,
                      process=process)
+    if not register:
+        return Webhook(process, url, port, env)
     with local.kube() as admin:
         cluster.wait_for("the webhook's CA in its configurations", lambda: all(
             w.get("clientConfig", {}).get("caBundle") for rt in (VWC, MWC)

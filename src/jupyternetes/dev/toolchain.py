@@ -29,6 +29,9 @@ ETCD_VERSION: Final = "v3.7.3"
 KWOK_VERSION: Final = "v0.8.0"
 OPA_VERSION: Final = "v1.22.2"
 HELM_VERSION: Final = "v3.22.0"
+#: Load generator for the webhook benchmark: constant-rate HTTPS with latencies measured from each request's
+#: scheduled start.
+VEGETA_VERSION: Final = "v12.13.0"
 
 GO_BUILD_TIMEOUT: Final = 3600.0
 
@@ -177,6 +180,13 @@ TOOLS: Final[dict[str, Tool]] = {
         package="helm.sh/helm/v3/cmd/helm",
         requires={"helm.sh/helm/v3": HELM_VERSION},
         ldflags=("-s", "-w", f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"),
+    ),
+    "vegeta": Tool(
+        name="vegeta",
+        version=VEGETA_VERSION,
+        package="github.com/tsenart/vegeta/v12",
+        requires={"github.com/tsenart/vegeta/v12": VEGETA_VERSION},
+        ldflags=("-s", "-w", f"-X main.Version={VEGETA_VERSION}"),
     ),
 }
 

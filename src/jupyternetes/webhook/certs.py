@@ -129,6 +129,8 @@ class CertificateManager:
             material = self.current
         if material is None:
             return
+        # Keep the configurations' caBundle right even if something (a chart upgrade) has reset it.
+        await self._publish_bundle(material.bundle)
         remaining = material.serving.not_after - datetime.datetime.now(datetime.UTC)
         if remaining <= self.rotate_before:
             await self.rotate(material)

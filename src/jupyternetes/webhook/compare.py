@@ -9,6 +9,7 @@ to missing ones, as the API server omits them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -74,8 +75,16 @@ def _empty(value: Any) -> bool:
     return value is None or value == "" or value == {} or value == []
 
 
+_QUANTITY_PATH = re.compile(r"\.resources\.(limits|requests)\.[^.]+$")
+
+
 def _is_quantity_path(path: str) -> bool:
-    return bool(re.search(r"\.resources\.(limits|requests)\.[^.]+$", path))
+    return ".resources." in path and bool(_QUANTITY_PATH.search(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalised(path: str) -> str:
+    return _INDEX.sub("[*]", path)
 
 
 class _Differ:
@@ -83,8 +92,8 @@ class _Differ:
         self.problems: list[str] = []
 
     def value(self, expected: Any, live: Any, path: str) -> None:
-        if isinstance(expected, Mapping):
-            if not isinstance(live, Mapping):
+        if isinstance(expected, dict):
+            if not isinstance(live, dict):
                 self.problems.append(f"{path}: expected an object, found {type(live).__name__}")
                 return
             self.mapping(expected, live, path)
@@ -102,7 +111,7 @@ class _Differ:
             self.problems.append(f"{path}: expected {expected!r}, found {live!r}")
 
     def mapping(self, expected: Mapping[str, Any], live: Mapping[str, Any], path: str) -> None:
-        defaults = DEFAULTS.get(_INDEX.sub("[*]", path), {})
+        defaults = DEFAULTS.get(_normalised(path), {})
         for key, value in expected.items():
             if key in live:
                 self.value(value, live[key], f"{path}.{key}")

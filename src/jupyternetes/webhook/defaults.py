@@ -30,9 +30,11 @@ class PodDefaults:
     limits: Mapping[str, str] = field(default_factory=dict)
 
 
-def apply(spec: Mapping[str, Any], defaults: PodDefaults, path: str = "spec") -> tuple[dict[str, Any], list[str]]:
-    """A copy of the pod spec with the defaults filled in, and a sentence for each change made."""
-    out = copy.deepcopy(dict(spec))
+def apply(spec: Mapping[str, Any], defaults: PodDefaults, path: str = "spec",
+          in_place: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """The pod spec with the defaults filled in (a copy, unless `in_place` and `spec` is a dict the caller owns), and
+    a sentence for each change made."""
+    out = spec if in_place and isinstance(spec, dict) else copy.deepcopy(dict(spec))
     changes: list[str] = []
     sc = out.setdefault("securityContext", {})
     if not isinstance(sc, dict):

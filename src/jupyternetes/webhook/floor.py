@@ -52,13 +52,13 @@ class Violation:
 def _containers(spec: Mapping[str, Any], path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
     for list_name in CONTAINER_LISTS:
         for index, container in enumerate(spec.get(list_name) or []):
-            if isinstance(container, Mapping):
+            if isinstance(container, dict):
                 yield f"{path}.{list_name}[{index}]", container
 
 
 def _sc(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     value = obj.get("securityContext")
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def check_pod_spec(spec: Mapping[str, Any], path: str = "spec",

@@ -12,6 +12,7 @@ Every problem is collected (never just the first), each naming the field, the ru
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any, Final, Protocol
 
 from jupyternetes import constants, models, render
 from jupyternetes.webhook import compare, defaults, floor
-from jupyternetes.webhook.policy import Engine, PolicyData, PolicyUnavailable
+from jupyternetes.webhook.policy import Engine, PolicyData, PolicyUnavailable, PolicyViolation
 from jupyternetes.webhook.review import Request
 from jupyternetes.webhook.settings import WebhookSettings
 
@@ -102,9 +103,13 @@ class Judge:
 
     # Shared pieces -----------------------------------------------------------------------------------------------
 
-    async def _policies(self, verdict: Verdict, document: dict[str, Any]) -> None:
+    def _ask_policies(self, document: dict[str, Any]) -> asyncio.Task[list[PolicyViolation]]:
+        """Start the policy query now, so OPA evaluates on the other core while the Python checks run."""
+        return asyncio.ensure_future(self.engine.violations(document))
+
+    async def _policies(self, verdict: Verdict, query: asyncio.Task[list[PolicyViolation]]) -> None:
         try:
-            violations = await self.engine.violations(document)
+            violations = await query
         except PolicyUnavailable as error:
             verdict.findings.append(Finding("policy-engine", "", f"{error}; nothing is admitted without a policy "
                                             "decision", "retry once the policy engine (OPA) is back"))
@@ -136,18 +141,20 @@ class Judge:
         for index, pod in enumerate(template.spec.pods):
             path = f"spec.pods[{index}].spec"
             spec, _ = defaults.apply(pod.spec, self.pod_defaults, path)
-            self._floor(verdict, spec, path, pod.annotations)
-            pods.append({"path": path, "spec": spec})
+            pods.append({"path": path, "spec": spec, "annotations": pod.annotations})
         document = {
             "kind": constants.TEMPLATE_KIND,
             "operation": request.operation,
             "namespace": request.namespace,
-            "pods": pods,
+            "pods": [{"path": pod["path"], "spec": pod["spec"]} for pod in pods],
             "pvcs": [{"path": f"spec.pvcs[{i}].spec", "spec": p.spec} for i, p in enumerate(template.spec.pvcs)],
             "others": [{"path": f"spec.otherResources[{i}]", "apiVersion": o.api_version, "kind": o.kind}
                        for i, o in enumerate(template.spec.other_resources)],
         }
-        await self._policies(verdict, document)
+        query = self._ask_policies(document)
+        for pod in pods:
+            self._floor(verdict, pod["spec"], pod["path"], pod["annotations"])
+        await self._policies(verdict, query)
         return verdict
 
     # Instances ---------------------------------------------------------------------------------------------------
@@ -206,20 +213,22 @@ class Judge:
         for pod in manifests.pods:
             path = f"rendered pod {pod.entry_name!r}: spec"
             spec, _ = defaults.apply(pod.manifest["spec"], self.pod_defaults, path)
-            self._floor(verdict, spec, path, pod.manifest["metadata"].get("annotations"))
-            pods.append({"path": path, "spec": spec})
+            pods.append({"path": path, "spec": spec, "annotations": pod.manifest["metadata"].get("annotations")})
         document = {
             "kind": constants.INSTANCE_KIND,
             "operation": request.operation,
             "namespace": namespace,
-            "pods": pods,
+            "pods": [{"path": pod["path"], "spec": pod["spec"]} for pod in pods],
             "pvcs": [{"path": f"rendered pvc {p.entry_name!r}: spec", "spec": p.manifest["spec"]}
                      for p in manifests.pvcs],
             "others": [],
             "variables": instance.spec.variables,
             "template_variables": sorted(render.variables_used(template.spec.model_dump(by_alias=True))),
         }
-        await self._policies(verdict, document)
+        query = self._ask_policies(document)
+        for pod in pods:
+            self._floor(verdict, pod["spec"], pod["path"], pod["annotations"])
+        await self._policies(verdict, query)
         return verdict
 
     # Pods and PVCs -----------------------------------------------------------------------------------------------
@@ -251,20 +260,26 @@ class Judge:
                 "rendered-only", "metadata", f"the operator may only create {kind}s rendered from a template, "
                 "and this one carries no Jupyternetes labels", "this request did not come from a template"))
             return verdict
+        query = self._ask_workload_policies(obj, kind, request.operation, request.namespace)
         await self._matches_rendering(verdict, obj, kind, request)
-        await self.workload_policies(verdict, obj, kind, request.operation, request.namespace)
+        await self.workload_policies(verdict, obj, kind, query)
         return verdict
 
-    async def workload_policies(self, verdict: Verdict, obj: Mapping[str, Any], kind: str, operation: str,
-                                namespace: str) -> None:
-        """The floor (pods) and the policies, for a Pod or PVC as it is."""
+    def _ask_workload_policies(self, obj: Mapping[str, Any], kind: str, operation: str,
+                               namespace: str) -> asyncio.Task[list[PolicyViolation]]:
         spec = obj.get("spec") or {}
+        return self._ask_policies({"kind": kind, "operation": operation, "namespace": namespace,
+                                   "pods": [{"path": "spec", "spec": spec}] if kind == "Pod" else [],
+                                   "pvcs": [{"path": "spec", "spec": spec}] if kind != "Pod" else [], "others": []})
+
+    async def workload_policies(self, verdict: Verdict, obj: Mapping[str, Any], kind: str,
+                                query: asyncio.Task[list[PolicyViolation]] | None = None,
+                                namespace: str = "") -> None:
+        """The floor (pods) and the policies, for a Pod or PVC as it is."""
+        query = query or self._ask_workload_policies(obj, kind, "CREATE", namespace)
         if kind == "Pod":
-            self._floor(verdict, spec, "spec", (obj.get("metadata") or {}).get("annotations"))
-        document = {"kind": kind, "operation": operation, "namespace": namespace,
-                    "pods": [{"path": "spec", "spec": spec}] if kind == "Pod" else [],
-                    "pvcs": [{"path": "spec", "spec": spec}] if kind != "Pod" else [], "others": []}
-        await self._policies(verdict, document)
+            self._floor(verdict, obj.get("spec") or {}, "spec", (obj.get("metadata") or {}).get("annotations"))
+        await self._policies(verdict, query)
 
     async def _matches_rendering(self, verdict: Verdict, obj: Mapping[str, Any], kind: str,
                                  request: Request) -> None:
@@ -299,8 +314,7 @@ class Judge:
             return
         manifest = expected.manifest
         if kind == "Pod":
-            spec, _ = defaults.apply(manifest["spec"], self.pod_defaults)
-            manifest = {**manifest, "spec": spec}
+            defaults.apply(manifest["spec"], self.pod_defaults, in_place=True)  # a fresh rendering: ours to change
         for difference in compare.differences(manifest, obj):
             verdict.findings.append(Finding("matches-template", difference.partition(": ")[0],
                                             f"differs from what template {ref.name} renders for instance "

@@ -18,6 +18,8 @@ from jupyternetes.webhook.settings import WebhookSettings
 
 logger = logging.getLogger(__name__)
 
+KEEP_ALIVE_SECONDS = 120
+
 
 class StartupRefused(RuntimeError):
     """The configuration is unsafe or unusable; the message says why and what to change."""
@@ -33,7 +35,9 @@ async def run(settings: WebhookSettings) -> None:
     data = policy.load_data(settings.policy_dir)
     check_configuration(settings, data)
     api = kube.AsyncKube(kube.KubeConfig.load(settings.kubeconfig))
-    engine = policy.OpaServer(settings.opa_url, settings.opa_timeout_seconds)
+    engine: policy.OpaServer | policy.NoPolicies = (
+        policy.OpaServer(settings.opa_url, settings.opa_timeout_seconds) if settings.policy_engine == "opa"
+        else policy.NoPolicies())
     lookup = CachedLookup(api)
     lookup.start()
     app = create_app(Judge(settings, data, engine, lookup), lookup)
@@ -42,8 +46,10 @@ async def run(settings: WebhookSettings) -> None:
     if not settings.insecure_http:
         cert_file, key_file = await certs.prepare()
         tls = {"ssl_certfile": str(cert_file), "ssl_keyfile": str(key_file)}
+    # Keep idle connections open longer than the API server's client does (Go's 90s), or a connection it reuses
+    # just as we close it fails the admission call (failurePolicy Fail turns that into a refused request).
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                            lifespan="off", **tls)  # type: ignore[arg-type]
+                            lifespan="off", timeout_keep_alive=KEEP_ALIVE_SECONDS, **tls)  # type: ignore[arg-type]
     config.load()
     cert_task: asyncio.Task[None] | None = None
     if config.ssl is not None:

@@ -76,7 +76,7 @@ async def check(paths: Sequence[Path], policy_dir: Path, opa: Path,
         elif kind in ("Pod", "PersistentVolumeClaim"):
             meta = doc.get("metadata") or {}
             verdict = Verdict(f"{kind} {meta.get('namespace')}/{meta.get('name')}")
-            await judge.workload_policies(verdict, doc, str(kind), "CREATE", meta.get("namespace") or "default")
+            await judge.workload_policies(verdict, doc, str(kind), namespace=meta.get("namespace") or "default")
         else:
             raise ValueError(f"{kind} {doc.get('metadata', {}).get('name')}: only JupyterNotebookTemplates, "
                              "JupyterNotebookInstances, Pods and PersistentVolumeClaims can be checked")

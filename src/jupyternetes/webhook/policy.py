@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +20,14 @@ from urllib.parse import urlparse
 
 import yaml
 
+from jupyternetes.webhook import metrics
+
 logger = logging.getLogger(__name__)
 
 VIOLATIONS_PACKAGE: Final = "jupyternetes/main"
 VIOLATIONS_RULE: Final = "violations"
 #: Loaded by nobody: the sample manifests beside each policy (they are YAML, which OPA would read as data).
-IGNORED: Final = ("samples",)
+IGNORED: Final = ("samples", "*_test.rego")
 MODES: Final = ("enforce", "warn", "audit")
 
 
@@ -70,6 +73,7 @@ class OpaServer:
         self._ready = False
 
     async def violations(self, document: Mapping[str, Any]) -> list[PolicyViolation]:
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
                 if not self._ready:
@@ -82,6 +86,8 @@ class OpaServer:
         except Exception as error:  # noqa: BLE001 - any failure to get an answer means "deny"
             raise PolicyUnavailable(f"the policy engine (OPA at {self.url}) is unreachable: "
                                     f"{type(error).__name__}: {error}") from None
+        finally:
+            metrics.POLICY_SECONDS.observe(time.perf_counter() - started)
         if "result" not in answer:
             raise PolicyUnavailable("OPA has no jupyternetes.main policy loaded; check the policy bundle")
         return _parse(answer["result"])
@@ -90,6 +96,16 @@ class OpaServer:
         if self._ready:
             await self._client.__aexit__(None, None, None)
             self._ready = False
+
+
+class NoPolicies:
+    """No Rego at all: the webhook's built-in checks alone (development and benchmarks only)."""
+
+    async def violations(self, document: Mapping[str, Any]) -> list[PolicyViolation]:
+        return []
+
+    async def aclose(self) -> None:
+        return None
 
 
 class OpaEval:

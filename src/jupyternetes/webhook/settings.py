@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,10 @@ class WebhookSettings(BaseSettings):
     opa_url: str = "http://127.0.0.1:8181"
     """The OPA server beside the webhook."""
 
+    policy_engine: Literal["opa", "none"] = "opa"
+    """`opa`: ask OPA. `none`: the built-in floor alone, for benchmarks and experiments; refused unless
+    `development`, since it switches every Rego policy off."""
+
     opa_timeout_seconds: float = 2.0
     """Longest wait for OPA; an answer that takes longer is a denial (fail closed)."""
 
@@ -93,6 +98,8 @@ class WebhookSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _safe(self) -> WebhookSettings:
+        if self.policy_engine == "none" and not self.development:
+            raise ValueError("policy_engine none switches every Rego policy off; it needs development: true")
         if self.insecure_http and not self.development:
             raise ValueError("insecure_http serves admission reviews in plain text; it needs development: true")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):

@@ -1,4 +1,5 @@
-"""POST /mutate: fill in secure defaults in templates' pods and in Jupyternetes pods, reported as warnings."""
+"""POST /mutate: fill in secure defaults in templates' pods, reported as warnings. (Pods rendered from a stored
+template already carry them; the validating webhook refuses any pod that does not.)"""
 
 from __future__ import annotations
 
@@ -28,11 +29,6 @@ async def _decide(http: HttpRequest, request: review.Request) -> dict[str, Any]:
             if changes:
                 patch.append({"op": "replace", "path": f"/spec/pods/{index}/spec", "value": spec})
                 warnings += changes
-    elif request.resource.resource == "pods" and isinstance(obj.get("spec"), dict):
-        spec, changes = defaults.apply(obj["spec"], judge.pod_defaults)
-        if changes:
-            patch.append({"op": "replace", "path": "/spec", "value": spec})
-            warnings += changes
     warnings = [f"Jupyternetes default: {change}" for change in warnings]
     return review.response(request.uid, True, warnings=warnings, patch=patch or None)
 
