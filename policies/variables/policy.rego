@@ -6,14 +6,20 @@ package jupyternetes.policies.variables
 import data.jupyternetes.lib
 
 deny contains {
-	"path": sprintf("spec.variables[%q]", [name]),
+	"path": sprintf("spec.%s[%q]", [field, name]),
 	"message": sprintf("variable %q is neither used by the template nor defined by the spawner", [name]),
 	"fix": "remove it, or use it in the template",
 } if {
-	some name, _ in input.variables
+	some pair in given
+	[field, name] := pair
 	not name in object.get(input, "template_variables", [])
 	not spawner_defined(name)
 }
+
+# Every variable the instance sets, plain or sealed, with the field it is set in.
+given contains ["variables", name] if some name, _ in input.variables
+
+given contains ["sealedVariables", name] if some name in object.get(input, "sealed_variables", [])
 
 deny contains {
 	"path": sprintf("spec.variables[%q]", [name]),

@@ -40,3 +40,14 @@ test_plaintext_secret_denied_when_forbidden if {
 	some d in variables.deny with input as instance({"jupyterhub.api_token": "abc"}) with data.jupyternetes.config as strict
 	contains(d.message, "plain text")
 }
+
+test_unknown_sealed_variable_denied if {
+	doc := object.union(instance({}), {"sealed_variables": ["backdoor.token"]})
+	some d in variables.deny with input as doc with data.jupyternetes.config as config
+	d.path == "spec.sealedVariables[\"backdoor.token\"]"
+}
+
+test_spawner_sealed_variable_allowed if {
+	doc := object.union(instance({}), {"sealed_variables": ["jupyterhub.api_token"]})
+	count(variables.deny) == 0 with input as doc with data.jupyternetes.config as config
+}

@@ -85,7 +85,11 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
     print(f"Kubernetes API server: {status['server']}")
     for identity, path in status["kubeconfigs"].items():
         print(f"kubeconfig ({identity}): {path}")
-    print(f"Try: kubectl --kubeconfig {status['kubeconfigs']['admin']} get nodes")
+    if status.get("hub"):
+        print(f"JupyterHub: {status['hub']}  (log in as any user name with the password "
+              f"{status['hub_user_password']!r}; the user 'admin' is an admin)")
+        print(f"Hub URL and an admin API token for scripts: {state_dir / 'hub-url'}, {state_dir / 'hub-token'}")
+    print(f"Try: kubectl --kubeconfig {status['kubeconfigs']['admin']} get jni,pods -A")
     print(f"Stop with: jupyternetes dev down --state-dir {state_dir}")
     return 0
 

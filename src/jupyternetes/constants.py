@@ -57,6 +57,7 @@ VAR_INSTANCE_NAME: Final = "jupyternetes.instance.name"
 VAR_INSTANCE_NAMESPACE: Final = "jupyternetes.instance.namespace"
 VAR_TEMPLATE_NAME: Final = "jupyternetes.template.name"
 VAR_TEMPLATE_NAMESPACE: Final = "jupyternetes.template.namespace"
+VAR_SECRET: Final = "jupyternetes.secret"
 VAR_PVC_PREFIX: Final = "jupyternetes.pvcs."
 VAR_POD_PREFIX: Final = "jupyternetes.pods."
 DERIVED_VARIABLE_PREFIX: Final = "jupyternetes."
@@ -65,3 +66,8 @@ DERIVED_VARIABLE_PREFIX: Final = "jupyternetes."
 ENTRY_POD: Final = "pod"
 ENTRY_PVC: Final = "pvc"
 ENTRY_OTHER: Final = "other"
+
+#: Template entry name of the instance's own Secret (sealed variables opened, and the hub's environment).
+SECRET_ENTRY: Final = "secret"
+#: Variables that carry the hub's environment for the notebook, one per variable: jupyterhub.env.<NAME>.
+ENV_VARIABLE_PREFIX: Final = "jupyterhub.env."

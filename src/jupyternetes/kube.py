@@ -537,8 +537,11 @@ class Reflector:
     """
 
     def __init__(self, api: AsyncKube, rt: ResourceType, namespace: str | None = None,
-                 label_selector: str | None = None, retry_seconds: float = 1.0) -> None:
+                 label_selector: str | None = None, retry_seconds: float = 1.0,
+                 on_change: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.api = api
+        #: Called with ("ADDED" | "MODIFIED" | "DELETED", object) for every change, and once per object on a relist.
+        self.on_change = on_change
         self.rt = rt
         self.namespace = namespace
         self.label_selector = label_selector
@@ -559,8 +562,15 @@ class Reflector:
         while True:
             try:
                 listing = await self.api.list(self.rt, self.namespace, **params)
-                self.items = {self._key(item): item for item in listing.get("items", [])}
+                fresh = {self._key(item): item for item in listing.get("items", [])}
+                gone = [obj for key, obj in self.items.items() if key not in fresh]
+                self.items = fresh
                 self.synced.set()
+                if self.on_change is not None:
+                    for obj in gone:
+                        self.on_change("DELETED", obj)
+                    for obj in fresh.values():
+                        self.on_change("MODIFIED", obj)
                 version = listing["metadata"]["resourceVersion"]
                 while True:
                     async for event in self.api.watch(self.rt, self.namespace, resourceVersion=version, **params):
@@ -572,6 +582,10 @@ class Reflector:
                             self.items.pop(self._key(obj), None)
                         elif kind in ("ADDED", "MODIFIED"):
                             self.items[self._key(obj)] = obj
+                        else:
+                            continue
+                        if self.on_change is not None:
+                            self.on_change(kind, obj)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - an API hiccup: list again shortly

@@ -134,6 +134,15 @@ class TemplateRef(_Model):
 class InstanceSpec(_Model):
     template: TemplateRef
     variables: dict[str, str] = Field(default_factory=dict)
+    sealed_variables: dict[str, str] = Field(default_factory=dict)
+
+    @pydantic.model_validator(mode="after")
+    def _sealed_and_plain_apart(self) -> InstanceSpec:
+        both = sorted(set(self.variables) & set(self.sealed_variables))
+        if both:
+            raise ValueError(f"spec.sealedVariables: {', '.join(both)} also set in spec.variables; give each "
+                             "variable once")
+        return self
 
 
 class ResourceState(_Model):

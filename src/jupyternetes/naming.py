@@ -77,3 +77,29 @@ def label_value(value: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", value)[: LABEL_VALUE_MAX - len(suffix)]
     cleaned = re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", cleaned)
     return (cleaned or "x") + suffix
+
+
+_SAFE_SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def safe_slug(text: str, max_length: int = 24) -> str:
+    """`text` itself if it is already a short, safe DNS-label fragment; otherwise a cleaned, shortened form with a
+    hash of the original, so that two different texts can never give the same slug."""
+    if len(text) <= max_length and _SAFE_SLUG.match(text) and "--" not in text:
+        return text
+    suffix = short_hash(text)
+    cleaned = re.sub(r"-+", "-", _label_safe(text))[: max_length - len(suffix) - 1].strip("-")
+    return f"{cleaned}-{suffix}" if cleaned else f"x-{suffix}"
+
+
+def instance_name(user: str, server: str = "", prefix: str = "jupyter") -> str:
+    """The instance name for a user's server: `jupyter-<user>` or `jupyter-<user>--<server>` (named servers).
+
+    Deterministic (the same user and server always get the same instance, and so the same PVC), collision-free
+    (a name that had to be changed carries a hash of the original, and `--` only ever separates user from server),
+    and a valid DNS label short enough for the names derived from it.
+    """
+    name = f"{prefix}-{safe_slug(user)}"
+    if server:
+        name += f"--{safe_slug(server)}"
+    return name

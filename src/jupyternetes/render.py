@@ -235,6 +235,7 @@ def derived_variables(template: Template, instance: Instance) -> dict[str, str]:
         constants.VAR_INSTANCE_NAMESPACE: instance.metadata.namespace or "",
         constants.VAR_TEMPLATE_NAME: template.metadata.name,
         constants.VAR_TEMPLATE_NAMESPACE: template.metadata.namespace or "",
+        constants.VAR_SECRET: naming.object_name(instance_name, constants.SECRET_ENTRY),
     }
     for pvc in template.spec.pvcs:
         derived[constants.VAR_PVC_PREFIX + pvc.name] = naming.object_name(instance_name, pvc.name)
@@ -333,23 +334,59 @@ def _apply_secret_refs(pod_spec: dict[str, Any], secret_refs: Mapping[str, Secre
     return problems
 
 
+def secret_key(variable: str) -> str:
+    """The key of a variable in the instance's Secret: the variable's name, or NAME for jupyterhub.env.NAME."""
+    return variable.removeprefix(constants.ENV_VARIABLE_PREFIX)
+
+
+def secret_refs(instance: Instance) -> dict[str, SecretRef]:
+    """Where each sealed variable of `instance` can be read from once the operator has opened it."""
+    name = naming.object_name(instance.metadata.name, constants.SECRET_ENTRY)
+    return {variable: SecretRef(name, secret_key(variable)) for variable in instance.spec.sealed_variables}
+
+
+def instance_secret(instance: Instance, opened: Mapping[str, str]) -> dict[str, Any] | None:
+    """The instance's own Secret: the opened sealed variables, and the hub's environment (`jupyterhub.env.*`) under
+    environment-variable names so that a template can take it all with `envFrom`. None when there is nothing to keep.
+    """
+    data = {secret_key(k): v for k, v in instance.spec.variables.items()
+            if k.startswith(constants.ENV_VARIABLE_PREFIX)}
+    data.update({secret_key(k): v for k, v in opened.items()})
+    if not data:
+        return None
+    name = instance.metadata.name
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": naming.object_name(name, constants.SECRET_ENTRY),
+            "namespace": instance.metadata.namespace,
+            "labels": {constants.LABEL_MANAGED_BY: constants.MANAGED_BY,
+                       constants.LABEL_INSTANCE: naming.label_value(name),
+                       constants.LABEL_ENTRY: constants.SECRET_ENTRY},
+            "annotations": {constants.ANNOTATION_INSTANCE_NAME: name},
+        },
+        "stringData": dict(sorted(data.items())),
+    }
+
+
 def render(
     template: Template,
     instance: Instance,
     *,
-    secret_refs: Mapping[str, SecretRef] | None = None,
     extra_variables: Mapping[str, str] | None = None,
 ) -> Manifests:
     """Render `template` for `instance`.
 
-    `secret_refs` names variables whose values are kept in a Secret: an env entry whose value is exactly that
-    placeholder becomes a `secretKeyRef`, so the value is never written into the pod spec. `extra_variables` are
-    merged over the instance's own (the operator uses them for values it computes).
+    The instance's sealed variables are never in the rendering: an env entry whose value is exactly such a placeholder
+    becomes a `secretKeyRef` to the instance's Secret, and any other use is an error. `extra_variables` are merged
+    over the instance's own (the operator uses them for values it computes).
 
     Raises `RenderError` (or its subclass `UnknownVariableError`) listing every problem with its field path.
     """
     variables = resolve_variables(template, instance, extra_variables)
-    secret_refs = secret_refs or {}
+    refs = secret_refs(instance)
     substituter = _Substituter(variables)
     problems = substituter.problems
     manifests = Manifests()
@@ -366,9 +403,9 @@ def render(
     for index, pod in enumerate(template.spec.pods):
         path = f"spec.pods[{index}]"
         spec_source = pod.spec
-        if secret_refs:
+        if refs:
             spec_source = copy.deepcopy(pod.spec)
-            problems.extend(_apply_secret_refs(spec_source, secret_refs, f"{path}.spec"))
+            problems.extend(_apply_secret_refs(spec_source, refs, f"{path}.spec"))
         labels = substituter.value(pod.labels, f"{path}.labels", "labels")
         annotations = substituter.value(pod.annotations, f"{path}.annotations", "annotations")
         spec = substituter.value(spec_source, f"{path}.spec")

@@ -20,6 +20,7 @@ def test_documented_defaults() -> None:
     assert settings.retry_base_seconds == 1.0
     assert settings.retry_max_seconds == 300.0
     assert settings.waiting_requeue_seconds == 2.0
+    assert settings.sealing_key_file is None
     assert settings.leader_election is True
     assert settings.lease_namespace == "jupyternetes"
     assert settings.lease_name == "jupyternetes-operator"

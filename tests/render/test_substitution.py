@@ -181,17 +181,42 @@ class TestOtherResources:
 
 
 class TestSealedVariables:
-    REFS = {"jupyterhub.api_token": render.SecretRef("inst-secrets", "jupyterhub.api_token")}
+    @staticmethod
+    def _sealed_instance() -> object:
+        sealed = instance()
+        sealed.spec.sealed_variables = {"jupyterhub.api_token": "c2VhbGVk", "jupyterhub.env.JPY_API_TOKEN": "c2VhbGVk"}
+        return sealed
 
     def test_an_env_value_that_is_exactly_the_placeholder_reads_the_secret(self) -> None:
-        spec = one_container(env=[{"name": "JUPYTERHUB_API_TOKEN", "value": "{jupyterhub.api_token}"}])
-        pod = render.render(template(pods=[pod_entry(spec)]), instance(), secret_refs=self.REFS).pods[0].manifest
-        assert pod["spec"]["containers"][0]["env"] == [{
-            "name": "JUPYTERHUB_API_TOKEN",
-            "valueFrom": {"secretKeyRef": {"name": "inst-secrets", "key": "jupyterhub.api_token"}},
-        }]
+        spec = one_container(env=[{"name": "JUPYTERHUB_API_TOKEN", "value": "{jupyterhub.api_token}"},
+                                  {"name": "JPY_API_TOKEN", "value": "{jupyterhub.env.JPY_API_TOKEN}"}])
+        pod = render.render(template(pods=[pod_entry(spec)]), self._sealed_instance()).pods[0].manifest
+        secret = naming.object_name("inst", "secret")
+        assert pod["spec"]["containers"][0]["env"] == [
+            {"name": "JUPYTERHUB_API_TOKEN",
+             "valueFrom": {"secretKeyRef": {"name": secret, "key": "jupyterhub.api_token"}}},
+            {"name": "JPY_API_TOKEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": "JPY_API_TOKEN"}}},
+        ]
 
     def test_any_other_use_of_a_sealed_variable_is_refused(self) -> None:
         spec = one_container(args=["--token={jupyterhub.api_token}"])
         with pytest.raises(render.RenderError, match="sealed variable 'jupyterhub.api_token'"):
-            render.render(template(pods=[pod_entry(spec)]), instance(), secret_refs=self.REFS)
+            render.render(template(pods=[pod_entry(spec)]), self._sealed_instance())
+
+    def test_the_secret_holds_opened_values_and_the_hub_environment_under_env_names(self) -> None:
+        sealed = self._sealed_instance()
+        sealed.spec.variables["jupyterhub.env.JUPYTERHUB_API_URL"] = "http://hub:8081/hub/api"
+        secret = render.instance_secret(sealed, {"jupyterhub.api_token": "t0k", "jupyterhub.env.JPY_API_TOKEN": "t0k"})
+        assert secret is not None
+        assert secret["metadata"]["name"] == naming.object_name("inst", "secret")
+        assert secret["stringData"] == {"JPY_API_TOKEN": "t0k", "JUPYTERHUB_API_URL": "http://hub:8081/hub/api",
+                                        "jupyterhub.api_token": "t0k"}
+
+    def test_no_secret_when_there_is_nothing_to_keep(self) -> None:
+        assert render.instance_secret(instance({"user": "x"}), {}) is None
+
+    def test_the_secret_name_is_a_derived_variable(self) -> None:
+        spec = one_container(envFrom=[{"secretRef": {"name": "{jupyternetes.secret}"}}])
+        pod = render.render(template(pods=[pod_entry(spec)]), instance()).pods[0].manifest
+        assert pod["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": naming.object_name("inst",
+                                                                                                        "secret")}}]

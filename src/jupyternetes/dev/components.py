@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import ssl
 import sys
 import urllib.request
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from jupyternetes import admission, kube
+from jupyternetes import admission, kube, pki, sealing
 from jupyternetes.dev import cluster, rbac, toolchain
 
 REPO_POLICIES: Final = Path(__file__).resolve().parents[3] / "policies"
@@ -121,12 +122,23 @@ def start_webhook(local: cluster.LocalCluster, opa_url: str, policies: Path | No
     return Webhook(process, url, port, env)
 
 
+def sealing_keys(local: cluster.LocalCluster) -> tuple[Path, Path]:
+    """The operator's sealing key pair (made once per control plane): (private key file, public key file)."""
+    private, public = local.state_dir / "sealing.key", local.state_dir / "sealing.pub"
+    if not private.exists():
+        key = sealing.new_private_key()
+        pki.write_private(private, sealing.private_key_pem(key))
+        public.write_bytes(sealing.public_key_pem(key))
+    return private, public
+
+
 def start_operator(local: cluster.LocalCluster, name: str = "operator", **settings: Any) -> cluster.Process:
     cfg = local.config
     health_port = cluster.free_port()
     defaults: dict[str, Any] = {"template_namespace": cfg.template_namespace,
                                 "lease_namespace": cfg.system_namespace, "identity": f"dev-{name}",
-                                "metrics_port": cluster.free_port(), "health_port": health_port}
+                                "metrics_port": cluster.free_port(), "health_port": health_port,
+                                "sealing_key_file": sealing_keys(local)[0]}
     env = _env("JUPYTERNETES_OPERATOR_", **{**defaults, **settings})
     process = local.spawn(name, [sys.executable, "-m", "jupyternetes", "operator", "--kubeconfig",
                                  str(local.kubeconfig(cluster.OPERATOR))], env=env)
@@ -135,9 +147,112 @@ def start_operator(local: cluster.LocalCluster, name: str = "operator", **settin
     return process
 
 
+def start_kubelet(local: cluster.LocalCluster, mode: str = "singleuser") -> cluster.Process:
+    """The kubelet stand-in that runs Running pods with loopback IPs as local processes."""
+    return local.spawn(f"kubelet-{mode}", [sys.executable, "-m", "jupyternetes.dev.kubelet",
+                                           f"--kubeconfig={local.kubeconfig(cluster.ADMIN)}",
+                                           f"--state-dir={local.state_dir}", f"--mode={mode}"])
+
+
+@dataclass
+class Hub:
+    process: cluster.Process
+    url: str
+    api_url: str
+    token: str
+    config_file: Path
+
+
+HUB_CONFIG: Final = """\
+# Written by jupyternetes.dev.components for the local control plane.
+c.JupyterHub.spawner_class = "jupyternetes"
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = {password!r}
+c.Authenticator.allow_all = True
+c.Authenticator.admin_users = {{"admin"}}
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.cleanup_servers = False
+c.JupyterHub.bind_url = {bind_url!r}
+c.JupyterHub.hub_bind_url = {hub_bind_url!r}
+c.ConfigurableHTTPProxy.command = [{proxy!r}]
+c.ConfigurableHTTPProxy.api_url = {proxy_api!r}
+c.ConfigurableHTTPProxy.auth_token = {proxy_token!r}
+c.JupyterHub.db_url = {db_url!r}
+c.JupyterHub.cookie_secret_file = {cookie_secret!r}
+c.JupyterHub.pid_file = {pid_file!r}
+c.JupyterHub.services = [{{"name": "dev-admin", "api_token": {token!r}}}]
+c.JupyterHub.load_roles = [{{"name": "dev-admin", "scopes": ["admin:users", "admin:servers", "read:users",
+                                                               "list:users", "access:servers", "tokens"],
+                              "services": ["dev-admin"]}}]
+c.Spawner.ip = "0.0.0.0"
+c.Spawner.port = 8888
+c.Spawner.start_timeout = {start_timeout}
+c.Spawner.http_timeout = 60
+c.JupyternetesSpawner.kubeconfig = {kubeconfig!r}
+c.JupyternetesSpawner.namespace = {namespace!r}
+c.JupyternetesSpawner.template = {template!r}
+c.JupyternetesSpawner.template_namespace = {template_namespace!r}
+c.JupyternetesSpawner.operator_public_key = {public_key!r}
+{extra}
+"""
+
+HUB_PASSWORD: Final = "jupyternetes"
+HUB_TEMPLATE: Final = "jupyter-notebook"
+HUB_TEMPLATE_FILE: Final = Path(__file__).resolve().parents[3] / "examples" / "10-hub-notebook" / "template.yaml"
+
+
+def install_hub_template(local: cluster.LocalCluster) -> None:
+    """The notebook template the local hub uses, applied by the security officer (through the webhook)."""
+    template = kube.load_manifests(HUB_TEMPLATE_FILE.read_text(), str(HUB_TEMPLATE_FILE))[0]
+    template["metadata"]["namespace"] = local.config.template_namespace
+    with local.kube(cluster.OFFICER) as officer:
+        try:
+            officer.create(template)
+        except kube.Conflict:
+            officer.apply(template, field_manager="jupyternetes-dev")
+
+
+def write_hub_config(local: cluster.LocalCluster, name: str, port: int, extra: str = "",
+                     start_timeout: int = 120) -> tuple[Path, str]:
+    """A jupyterhub_config.py for the local hub; returns its path and the admin API token."""
+    directory = local.state_dir / name
+    directory.mkdir(parents=True, exist_ok=True)
+    token_file = directory / "admin-token"
+    if not token_file.exists():
+        pki.write_private(token_file, secrets.token_hex(32).encode())
+    token = token_file.read_text()
+    config = directory / "jupyterhub_config.py"
+    config.write_text(HUB_CONFIG.format(
+        password=HUB_PASSWORD, bind_url=f"http://127.0.0.1:{port}", hub_bind_url=f"http://127.0.0.1:{cluster.free_port()}",
+        proxy=str(toolchain.ensure_npm("configurable-http-proxy")), proxy_api=f"http://127.0.0.1:{cluster.free_port()}",
+        proxy_token=secrets.token_hex(16), db_url=f"sqlite:///{directory / 'jupyterhub.sqlite'}",
+        cookie_secret=str(directory / "cookie_secret"), pid_file=str(directory / "proxy.pid"), token=token,
+        kubeconfig=str(local.kubeconfig(cluster.HUB)), namespace=local.config.hub_namespace,
+        template=HUB_TEMPLATE, template_namespace=local.config.template_namespace,
+        public_key=str(sealing_keys(local)[1]), start_timeout=start_timeout, extra=extra))
+    return config, token
+
+
+def start_hub(local: cluster.LocalCluster, name: str = "jupyterhub", port: int | None = None,
+              extra: str = "", start_timeout: int = 120) -> Hub:
+    """JupyterHub with the Jupyternetes spawner and configurable-http-proxy, as the hub's own identity."""
+    port = port or cluster.free_port()
+    config, token = write_hub_config(local, name, port, extra, start_timeout)
+    process = local.spawn(name, [sys.executable, "-m", "jupyterhub", "-f", str(config)])
+    url = f"http://127.0.0.1:{port}"
+    cluster.wait_for("JupyterHub to answer", lambda: _get(f"{url}/hub/api/"), timeout=120, interval=0.3,
+                     process=process)
+    return Hub(process, url, f"{url}/hub/api", token, config)
+
+
 def start_all(local: cluster.LocalCluster) -> dict[str, Any]:
-    """OPA, the webhook and the operator: what `jupyternetes dev up` runs."""
+    """OPA, the webhook, the operator, the kubelet stand-in and JupyterHub: what `jupyternetes dev up` runs."""
     _, opa_url = start_opa(local)
     webhook = start_webhook(local, opa_url)
     start_operator(local)
-    return {"opa": opa_url, "webhook": webhook.url}
+    start_kubelet(local)
+    install_hub_template(local)
+    hub = start_hub(local)
+    (local.state_dir / "hub-url").write_text(hub.url + "\n")
+    pki.write_private(local.state_dir / "hub-token", hub.token.encode() + b"\n")
+    return {"opa": opa_url, "webhook": webhook.url, "hub": hub.url, "hub_user_password": HUB_PASSWORD}

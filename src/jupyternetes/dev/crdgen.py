@@ -289,6 +289,8 @@ def instance_crd() -> dict[str, Any]:
                 },
             },
             "variables": {**_STRING_MAP, "description": "Values for the template's {variable} placeholders."},
+            "sealedVariables": {**_STRING_MAP, "description": "Secret values (such as the hub's API token) sealed "
+                                "to the operator's key; the operator opens them into the instance's Secret."},
         },
     }
     schema = {

@@ -22,6 +22,7 @@ from typing import Any, Final
 from jupyternetes.dev import cluster, components
 
 STATUS_FILE: Final = "status.json"
+DEV_POD_CIDR_PREFIX: Final = "127.1"
 
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:
@@ -105,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    local = cluster.LocalCluster(state_dir, cluster.ClusterConfig(), die_with_parent=True,
-                                 remove_state_on_stop=True)
+    # Pods get loopback IPs, so the kubelet stand-in can run notebook servers where the hub's proxy finds them.
+    local = cluster.LocalCluster(state_dir, cluster.ClusterConfig(pod_cidr_prefix=DEV_POD_CIDR_PREFIX),
+                                 die_with_parent=True, remove_state_on_stop=True)
     try:
         local.start(args.timeout)
         endpoints = components.start_all(local)

@@ -276,6 +276,33 @@ def ensure(names: tuple[str, ...] | list[str] = CONTROL_PLANE_TOOLS, log: bool =
     return {name: build(TOOLS[name], log=log) for name in names}
 
 
+#: Node packages the local JupyterHub needs, from the npm registry.
+NPM_TOOLS: Final = {"configurable-http-proxy": "5.3.0"}
+
+
+def ensure_npm(name: str, log: bool = True) -> Path:
+    """Install an npm package (once) into the cache and return the path of its command."""
+    version = NPM_TOOLS[name]
+    prefix = cache_root() / "node" / f"{name}-{version}"
+    binary = prefix / "node_modules" / ".bin" / name
+    if binary.exists():
+        return binary
+    with _lock(f"npm-{name}-{version}"):
+        if binary.exists():
+            return binary
+        prefix.mkdir(parents=True, exist_ok=True)
+        if log:
+            print(f"installing {name} {version} from the npm registry ...", file=sys.stderr, flush=True)
+        try:
+            done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(prefix),
+                                   f"{name}@{version}"], capture_output=True, text=True, timeout=600, check=False)
+        except FileNotFoundError as error:
+            raise ToolchainError("npm is not installed; JupyterHub's proxy comes from the npm registry") from error
+        if done.returncode != 0 or not binary.exists():
+            raise ToolchainError(f"npm install {name}@{version} failed:\n{done.stderr[-2000:]}")
+        return binary
+
+
 def openapi_spec_dir() -> Path:
     """Kubernetes' published OpenAPI v3 documents for the pinned version, from its Go module."""
     return module_dir("k8s.io/kubernetes", KUBERNETES_VERSION) / "api" / "openapi-spec" / "v3"

@@ -38,6 +38,7 @@ RENDER_FAILED: Final = "RenderFailed"
 KIND_NOT_ALLOWED: Final = "KindNotAllowed"
 QUOTA_EXCEEDED: Final = "QuotaExceeded"
 CONFLICT: Final = "NameConflict"
+SEALED: Final = "SealedVariablesUnreadable"
 
 
 def _now() -> str:

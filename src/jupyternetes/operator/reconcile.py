@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jupyternetes import constants, kube, models, render
+from jupyternetes import constants, kube, models, render, sealing
 from jupyternetes.models import STATE_DENIED, STATE_ERROR, STATE_WAITING
 from jupyternetes.operator import events, metrics
 from jupyternetes.operator import status as status_mod
@@ -78,6 +78,7 @@ _EVENT_REASON = {
     status_mod.REASON_KIND_NOT_ALLOWED: events.KIND_NOT_ALLOWED,
     status_mod.REASON_CONFLICT: events.CONFLICT,
     status_mod.REASON_POD_FAILED: events.POD_FAILED,
+    status_mod.REASON_SEALED: events.SEALED,
 }
 
 
@@ -88,6 +89,7 @@ class Reconciler:
         self.settings = settings
         self.cache = cache
         self.recorder = recorder
+        self.sealing_key = sealing.read_private_key(settings.sealing_key_file) if settings.sealing_key_file else None
 
     async def reconcile(self, key: InstanceKey) -> Result:
         started = time.monotonic()
@@ -179,9 +181,40 @@ class Reconciler:
 
     # Acting: create what is missing, in order -----------------------------------------------------------------------
 
+    def _secret(self, instance: dict[str, Any], work: _Pass) -> render.RenderedObject | None:
+        """The instance's Secret with its sealed variables opened, or None (and a problem if they do not open)."""
+        model = models.parse_instance(instance)
+        opened: dict[str, str] = {}
+        if model.spec.sealed_variables:
+            if self.sealing_key is None:
+                work.problem = Problem(status_mod.REASON_SEALED, "the instance has sealed variables, but the "
+                                       "operator has no sealing key (settings: sealing_key_file)", retrying=False)
+                return None
+            meta = model.metadata
+            try:
+                opened = {name: sealing.open_sealed(self.sealing_key, value, namespace=meta.namespace or "",
+                                                    instance=meta.name, variable=name)
+                          for name, value in model.spec.sealed_variables.items()}
+            except sealing.SealingError as error:
+                work.problem = Problem(status_mod.REASON_SEALED, str(error), retrying=False)
+                return None
+        manifest = render.instance_secret(model, opened)
+        if manifest is None:
+            return None
+        return render.RenderedObject(constants.SECRET_ENTRY, constants.SECRET_ENTRY, manifest)
+
     async def _act(self, instance: dict[str, Any], manifests: render.Manifests, work: _Pass) -> None:
         previous = status_mod.current(instance)
         keep_pvcs = self.settings.pvc_retention == "keep"
+        secret = self._secret(instance, work)
+        if work.problem is not None:
+            return
+        if secret is not None:
+            # Pods read it through secretKeyRef or envFrom: it must exist before them.
+            await self._ensure(instance, secret, owned=True, previous={}, work=work, quiet=True)
+            work.observed.pop(secret.name, None)
+            if work.problem is not None:
+                return
         for pvc in manifests.pvcs:
             await self._ensure(instance, pvc, owned=not keep_pvcs, previous=previous.get("pvcs", {}), work=work)
         if work.problem is not None:
@@ -197,7 +230,7 @@ class Reconciler:
             await self._ensure(instance, other, owned=True, previous=previous.get("otherResources", {}), work=work)
 
     async def _ensure(self, instance: dict[str, Any], rendered: render.RenderedObject, *, owned: bool,
-                      previous: Mapping[str, Any], work: _Pass) -> None:
+                      previous: Mapping[str, Any], work: _Pass, quiet: bool = False) -> None:
         meta = instance["metadata"]
         namespace = meta["namespace"]
         existing = self.cache.get_object(rendered.kind, namespace, rendered.name)
@@ -222,6 +255,11 @@ class Reconciler:
         if not self._belongs(instance, rendered, existing, owned, work):
             return
         work.observed[rendered.name] = existing
+        if quiet:
+            if created:
+                self.recorder.normal(instance, events.CREATED, f"Created Secret {rendered.name} with the instance's "
+                                     "sealed variables and hub environment")
+            return
         noun = f"{rendered.kind} {rendered.name} (template entry {rendered.entry_name!r})"
         was = (previous.get(rendered.entry_name) or {}).get("state")
         if created and was in (None, models.STATE_PENDING):

@@ -50,6 +50,10 @@ class OperatorSettings(BaseSettings):
     waiting_requeue_seconds: float = 2.0
     """How soon to look again when waiting for something no event will announce (a terminating old pod)."""
 
+    sealing_key_file: Path | None = None
+    """X25519 private key (PEM) that opens the variables the spawner seals (such as the hub's API token). Unset: an
+    instance with sealed variables is refused with a message saying so."""
+
     leader_election: bool = True
     """Only one replica acts at a time, holding a Lease; the others wait to take over."""
 

@@ -43,6 +43,7 @@ REASON_QUOTA: Final = "QuotaExceeded"
 REASON_INVALID: Final = "Invalid"
 REASON_CONFLICT: Final = "NameConflict"
 REASON_API_ERROR: Final = "ApiError"
+REASON_SEALED: Final = "SealedVariablesUnreadable"
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,7 @@ class Judge:
                      for p in manifests.pvcs],
             "others": [],
             "variables": instance.spec.variables,
+            "sealed_variables": sorted(instance.spec.sealed_variables),
             "template_variables": sorted(render.variables_used(template.spec.model_dump(by_alias=True))),
         }
         query = self._ask_policies(document)

@@ -1,0 +1,362 @@
+"""JupyternetesSpawner: a JupyterHub spawner that can only create, read and delete JupyterNotebookInstances.
+
+The hub never creates a pod, never reads a Secret, never sees a template. It asks for an instance of a template
+(chosen by configuration or by the user's profile) with the user's variables, waits on one shared watch until the
+operator reports the instance Ready, and hands JupyterHub the pod's address. Secret values (the server's API token)
+are sealed to the operator's public key before they leave the hub.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from jupyterhub.spawner import Spawner
+from traitlets import Bool, Dict, List, Unicode, default, validate
+
+from jupyternetes import constants, kube, models, naming, sealing
+from jupyternetes.spawner import profiles
+from jupyternetes.spawner.watcher import InstanceWatcher
+
+#: Progress reported on the spawn page as the operator reaches each step.
+PROGRESS_CREATED = 10
+PROGRESS_PVCS = 30
+PROGRESS_POD = 60
+PROGRESS_RUNNING = 90
+
+
+class SpawnError(Exception):
+    """Why the server did not start; `jupyterhub_message` is what the user reads on the spawn page."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.jupyterhub_message = message
+
+
+def _condition(instance: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    conditions = ((instance or {}).get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == type_), {})
+
+
+def _current(instance: dict[str, Any] | None) -> bool:
+    """Whether the operator has reported on this generation of the instance."""
+    if instance is None:
+        return True
+    status = instance.get("status") or {}
+    return status.get("observedGeneration") == instance["metadata"].get("generation")
+
+
+def is_ready(instance: dict[str, Any] | None) -> bool:
+    return instance is not None and _current(instance) and _condition(instance, "Ready").get("status") == "True"
+
+
+def has_failed(instance: dict[str, Any] | None) -> bool:
+    """Degraded and no longer progressing: the operator has given up (or the instance is gone)."""
+    if instance is None:
+        return True
+    return (_current(instance) and _condition(instance, "Degraded").get("status") == "True"
+            and _condition(instance, "Progressing").get("status") == "False")
+
+
+def server_url(instance: dict[str, Any]) -> str:
+    """The notebook server's URL from the instance status: the first pod with an IP and a port."""
+    for state in ((instance.get("status") or {}).get("pods") or {}).values():
+        if state.get("podIP") and state.get("port"):
+            ip = state["podIP"]
+            host = f"[{ip}]" if ":" in ip else ip
+            return f"http://{host}:{state['port']}"
+    raise SpawnError("the notebook server is ready but reports no address; ask your administrator to check the "
+                     "template's container ports")
+
+
+class JupyternetesSpawner(Spawner):  # type: ignore[misc]
+    """Spawn notebook servers as JupyterNotebookInstances, rendered and checked by Jupyternetes."""
+
+    _clients: ClassVar[dict[str, kube.AsyncKube]] = {}
+
+    kubeconfig = Unicode(
+        "",
+        help="""Kubeconfig for the hub's own identity. Empty: the pod's service account (in a cluster), else
+        $KUBECONFIG. `c.JupyternetesSpawner.kubeconfig = "/etc/jupyternetes/kubeconfig-hub"`""",
+    ).tag(config=True)
+
+    namespace = Unicode(
+        help="""Namespace to create instances in (the hub's RBAC allows only this one). Default: the hub pod's own
+        namespace, else `default`. `c.JupyternetesSpawner.namespace = "jupyterhub"`""",
+    ).tag(config=True)
+
+    @default("namespace")
+    def _namespace_default(self) -> str:
+        path = kube.IN_CLUSTER_DIR / "namespace"
+        return path.read_text().strip() if path.exists() else "default"
+
+    hub_namespace = Unicode(
+        help="""Value of the `jupyterhub.namespace` variable (templates use it for the hub's Service address).
+        Default: `namespace`. `c.JupyternetesSpawner.hub_namespace = "jupyterhub"`""",
+    ).tag(config=True)
+
+    @default("hub_namespace")
+    def _hub_namespace_default(self) -> str:
+        return str(self.namespace)
+
+    template = Unicode(
+        "default-template",
+        help="""Template for servers when there is no profile_list. `c.JupyternetesSpawner.template = "notebook"`""",
+    ).tag(config=True)
+
+    template_namespace = Unicode(
+        "",
+        help="""Namespace of `template`; empty means the instances' namespace.
+        `c.JupyternetesSpawner.template_namespace = "kadense"`""",
+    ).tag(config=True)
+
+    profile_list = List(
+        Dict(),
+        help="""Choices offered on the spawn page, each mapped to a template, as with KubeSpawner:
+        `c.JupyternetesSpawner.profile_list = [{"display_name": "Data science", "slug": "datascience",
+        "description": "Python with pandas", "template": "datascience", "template_namespace": "kadense",
+        "default": True, "variables": {"course": "stats101"}}]`""",
+    ).tag(config=True)
+
+    @validate("profile_list")
+    def _validate_profiles(self, proposal: dict[str, Any]) -> list[dict[str, Any]]:
+        profiles.validate(proposal["value"])
+        return list(proposal["value"])
+
+    variables = Dict(
+        {},
+        help="""Extra variables for every instance (strings). `c.JupyternetesSpawner.variables = {"course": "x"}`""",
+    ).tag(config=True)
+
+    name_prefix = Unicode(
+        "jupyter",
+        help="""Instances are named `<prefix>-<user>` (and `--<server>` for named servers), made DNS-safe with a
+        hash where needed. `c.JupyternetesSpawner.name_prefix = "jupyter"`""",
+    ).tag(config=True)
+
+    operator_public_key = Unicode(
+        "",
+        help="""The operator's X25519 public key (PEM text, or a path to it). The API token and the environment
+        variables in `sealed_env` are sealed to it, so nothing that can read instances can read them. Required.
+        `c.JupyternetesSpawner.operator_public_key = "/etc/jupyternetes/operator-sealing.pub"`""",
+    ).tag(config=True)
+
+    sealed_env = List(
+        Unicode(),
+        ["JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"],
+        help="""Environment variables from `get_env()` that are secrets and so are sent sealed.
+        `c.JupyternetesSpawner.sealed_env = ["JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"]`""",
+    ).tag(config=True)
+
+    @default("options_form")
+    def _options_form_default(self) -> str:
+        return profiles.options_form(self.profile_list) if self.profile_list else ""
+
+    def options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:
+        return profiles.from_form(formdata)
+
+    # State -------------------------------------------------------------------------------------------------
+
+    instance_name = Unicode("")
+    instance_namespace = Unicode("")
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.instance_name = state.get("instance_name", "")
+        self.instance_namespace = state.get("instance_namespace", "")
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        if self.instance_name:
+            state["instance_name"] = self.instance_name
+            state["instance_namespace"] = self.instance_namespace
+        return state
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.instance_name = ""
+        self.instance_namespace = ""
+
+    # Helpers -----------------------------------------------------------------------------------------------
+
+    def _api(self) -> kube.AsyncKube:
+        key = self.kubeconfig or "<default>"
+        client = self._clients.get(key)
+        if client is None:
+            config = kube.KubeConfig.load(self.kubeconfig or None)
+            client = self._clients[key] = kube.AsyncKube(config, max_connections=50)
+        return client
+
+    def _watcher(self) -> InstanceWatcher:
+        return InstanceWatcher.shared(self._api(), self.instance_namespace or self.namespace)
+
+    def _public_key(self) -> Any:
+        text = self.operator_public_key.strip()
+        if not text:
+            raise SpawnError("this hub is not set up to start servers: c.JupyternetesSpawner.operator_public_key is "
+                             "not configured (the API token is never sent in plain text); ask your administrator")
+        pem = text.encode() if text.startswith("-----BEGIN") else Path(text).read_bytes()
+        return sealing.load_public_key(pem)
+
+    def _profile(self) -> dict[str, Any]:
+        if not self.profile_list:
+            return {"template": self.template, "template_namespace": self.template_namespace, "variables": {}}
+        try:
+            return dict(profiles.choose(self.profile_list, (self.user_options or {}).get("profile")))
+        except profiles.ProfileError as error:
+            raise SpawnError(str(error)) from None
+
+    def build_instance(self, name: str, namespace: str) -> dict[str, Any]:
+        """The instance to create: template reference, plain variables, sealed variables."""
+        profile = self._profile()
+        plain: dict[str, str] = {
+            "jupyterhub.user.name": self.user.name,
+            "jupyterhub.user.id": str(self.user.id),
+            "jupyterhub.namespace": self.hub_namespace,
+            "jupyterhub.oauth_client_id": self.oauth_client_id,
+            "jupyterhub.server.name": self.name or "",
+            "jupyterhub.args": shlex.join(self.get_args()),
+            constants.VAR_INSTANCE_NAME: name,
+            constants.VAR_INSTANCE_NAMESPACE: namespace,
+        }
+        secrets: dict[str, str] = {"jupyterhub.api_token": self.api_token}
+        for key, value in self.get_env().items():
+            target = secrets if key in self.sealed_env else plain
+            target[constants.ENV_VARIABLE_PREFIX + key] = str(value)
+        plain.update({str(k): str(v) for k, v in {**self.variables, **(profile.get("variables") or {})}.items()})
+        public = self._public_key()
+        sealed = {variable: sealing.seal(public, value, namespace=namespace, instance=name, variable=variable)
+                  for variable, value in secrets.items()}
+        template = {"name": profile["template"]}
+        if profile.get("template_namespace"):
+            template["namespace"] = profile["template_namespace"]
+        return {
+            "apiVersion": constants.API_VERSION,
+            "kind": constants.INSTANCE_KIND,
+            "metadata": {"name": name, "namespace": namespace, "labels": {
+                "hub.jupyter.org/username": naming.label_value(self.user.name),
+                "hub.jupyter.org/servername": naming.label_value(self.name or ""),
+            }},
+            "spec": {"template": template, "variables": plain, "sealedVariables": sealed},
+        }
+
+    def _failure(self, instance: dict[str, Any] | None) -> SpawnError:
+        if instance is None:
+            return SpawnError("your server's instance was deleted while it was starting")
+        degraded = _condition(instance, "Degraded")
+        reason = degraded.get("reason", "")
+        message = degraded.get("message") or _condition(instance, "Ready").get("message") or "unknown reason"
+        advice = {
+            "AdmissionDenied": "a security policy refused it",
+            "TemplateNotFound": "its template does not exist",
+            "TemplateNamespaceNotAllowed": "its template is not allowed here",
+            "QuotaExceeded": "your namespace's quota is used up",
+            "RenderFailed": "its template could not be filled in",
+            "PodFailed": "the server stopped",
+        }.get(reason, "it could not be provisioned")
+        return SpawnError(f"Your server could not start because {advice}: {message}. If this persists, ask your "
+                          "administrator.")
+
+    # The contract ------------------------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        namespace = self.namespace
+        name = naming.instance_name(self.user.name, self.name or "", self.name_prefix)
+        body = self.build_instance(name, namespace)
+        api = self._api()
+        self.instance_name, self.instance_namespace = name, namespace
+        watcher = self._watcher()
+        try:
+            await api.create(body)
+        except kube.Conflict:
+            # Left over from a spawn that did not finish (or a hub that crashed): it holds an old token. Replace it.
+            self.log.info("replacing leftover instance %s/%s", namespace, name)
+            await self._delete_and_wait(name, namespace, timeout=self.start_timeout)
+            await api.create(body)
+        except kube.Forbidden as error:
+            raise SpawnError(f"Your server could not start: {error.message}") from error
+        self.log.info("created instance %s/%s for %s", namespace, name, self._log_name)
+        try:
+            instance = await watcher.wait_for(name, lambda i: is_ready(i) or has_failed(i), self.start_timeout)
+        except TimeoutError:
+            last = watcher.get(name)
+            message = _condition(last, "Ready").get("message") or "no progress reported"
+            raise SpawnError(f"Your server did not start within {self.start_timeout} seconds ({message})") from None
+        if instance is None or not is_ready(instance):
+            raise self._failure(instance)
+        return server_url(instance)
+
+    async def poll(self) -> int | None:
+        if not self.instance_name:
+            return 0
+        watcher = self._watcher()
+        await watcher.synced()
+        instance = watcher.get(self.instance_name)
+        if instance is None:
+            return 1
+        states = [s.get("state") for s in ((instance.get("status") or {}).get("pods") or {}).values()]
+        if models.STATE_FAILED in states or models.STATE_DENIED in states:
+            return 1
+        if states and all(s == models.STATE_SUCCEEDED for s in states):
+            return 0
+        return None
+
+    async def stop(self, now: bool = False) -> None:
+        if not self.instance_name:
+            return
+        await self._delete_and_wait(self.instance_name, self.instance_namespace or self.namespace,
+                                    timeout=0 if now else self.start_timeout)
+
+    async def _delete_and_wait(self, name: str, namespace: str, timeout: float) -> None:
+        try:
+            await self._api().delete(kube.INSTANCE, name, namespace)
+        except kube.NotFound:
+            return
+        if timeout:
+            watcher = InstanceWatcher.shared(self._api(), namespace)
+            await watcher.wait_for(name, lambda i: i is None, timeout)
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        name = self.instance_name or naming.instance_name(self.user.name, self.name or "", self.name_prefix)
+        watcher = self._watcher()
+        queue = watcher.subscribe(name)
+        seen: set[str] = set()
+        try:
+            current = watcher.get(name)
+            while True:
+                for update in _progress_messages(name, current):
+                    if update["message"] not in seen:
+                        seen.add(update["message"])
+                        yield update
+                if is_ready(current) or (current is not None and has_failed(current)):
+                    return
+                current = await queue.get()
+        finally:
+            watcher.unsubscribe(name, queue)
+
+    @property
+    def _log_name(self) -> str:
+        return f"{self.user.name}/{self.name}" if self.name else str(self.user.name)
+
+
+def _progress_messages(name: str, instance: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Progress events for the spawn page, from what the operator has put in the instance's status."""
+    if instance is None:
+        return []
+    status = instance.get("status") or {}
+    out = [{"progress": PROGRESS_CREATED, "message": f"Requested notebook instance {name}"}]
+    for entry, state in sorted((status.get("pvcs") or {}).items()):
+        if state.get("state") == models.STATE_PROVISIONED:
+            out.append({"progress": PROGRESS_PVCS, "message": f"Storage {entry!r} is ready"})
+    for entry, state in sorted((status.get("pods") or {}).items()):
+        if state.get("state") in (models.STATE_PROVISIONED, models.STATE_RUNNING):
+            out.append({"progress": PROGRESS_POD, "message": f"Server pod {entry!r} created"})
+        if state.get("state") == models.STATE_RUNNING:
+            out.append({"progress": PROGRESS_RUNNING, "message": f"Server pod {entry!r} is running"})
+    ready = _condition(instance, "Ready")
+    if ready.get("status") == "False" and ready.get("reason") not in (None, "Provisioning"):
+        out.append({"progress": PROGRESS_CREATED, "message": ready.get("message", "")})
+    return out
+

@@ -1,0 +1,65 @@
+"""Sealed variables open only with the operator's key, for the instance and variable they were sealed for."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jupyternetes import sealing
+
+KEY = sealing.new_private_key()
+PUBLIC = sealing.load_public_key(sealing.public_key_pem(KEY))
+BINDING = {"namespace": "default", "instance": "jupyter-jovyan", "variable": "jupyterhub.api_token"}
+
+
+@settings(max_examples=50, deadline=None)
+@given(value=st.text())
+def test_a_sealed_value_opens_to_itself(value: str) -> None:
+    assert sealing.open_sealed(KEY, sealing.seal(PUBLIC, value, **BINDING), **BINDING) == value
+
+
+def test_sealing_twice_gives_different_ciphertexts() -> None:
+    assert sealing.seal(PUBLIC, "t0k", **BINDING) != sealing.seal(PUBLIC, "t0k", **BINDING)
+
+
+def test_the_plain_value_is_not_in_the_sealed_one() -> None:
+    sealed = sealing.seal(PUBLIC, "852dc4bd4e4e4360b7ae94cffa4f1c76", **BINDING)
+    assert "852dc4bd" not in sealed
+    assert b"852dc4bd" not in base64.b64decode(sealed)
+
+
+@pytest.mark.parametrize("other", [{"namespace": "staff"}, {"instance": "jupyter-mallory"},
+                                   {"variable": "jupyterhub.env.JPY_API_TOKEN"}])
+def test_a_sealed_value_does_not_open_for_another_instance_or_variable(other: dict[str, str]) -> None:
+    sealed = sealing.seal(PUBLIC, "t0k", **BINDING)
+    with pytest.raises(sealing.SealingError, match="does not open"):
+        sealing.open_sealed(KEY, sealed, **{**BINDING, **other})
+
+
+def test_another_key_cannot_open_it() -> None:
+    sealed = sealing.seal(PUBLIC, "t0k", **BINDING)
+    with pytest.raises(sealing.SealingError, match="does not open"):
+        sealing.open_sealed(sealing.new_private_key(), sealed, **BINDING)
+
+
+def test_tampering_is_detected() -> None:
+    blob = bytearray(base64.b64decode(sealing.seal(PUBLIC, "t0k", **BINDING)))
+    blob[-1] ^= 1
+    with pytest.raises(sealing.SealingError):
+        sealing.open_sealed(KEY, base64.b64encode(bytes(blob)).decode(), **BINDING)
+
+
+@pytest.mark.parametrize("garbage", ["not base64!", base64.b64encode(b"\x02" + bytes(80)).decode(), ""])
+def test_garbage_is_refused_with_the_variable_named(garbage: str) -> None:
+    with pytest.raises(sealing.SealingError, match="jupyterhub.api_token"):
+        sealing.open_sealed(KEY, garbage, **BINDING)
+
+
+def test_keys_round_trip_through_pem() -> None:
+    again = sealing.load_private_key(sealing.private_key_pem(KEY))
+    assert sealing.public_key_pem(again) == sealing.public_key_pem(KEY)
+    with pytest.raises(ValueError, match="X25519"):
+        sealing.load_public_key(b"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA" + b"A" * 43 + b"=\n-----END PUBLIC KEY-----\n")
