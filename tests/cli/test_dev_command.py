@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -35,6 +36,26 @@ def _component_pids(state_dir: Path) -> list[int]:
         if str(state_dir) in cmdline and int(entry.name) != os.getpid():
             pids.append(int(entry.name))
     return pids
+
+
+def _a_user_reaches_a_server_through_the_hub(state_dir: Path, printed: str) -> None:
+    """What the README promises: the printed hub URL, the admin token for scripts, and a working server."""
+    hub = (state_dir / "hub-url").read_text().strip()
+    token = (state_dir / "hub-token").read_text().strip()
+    assert f"JupyterHub: {hub}" in printed and "password 'jupyternetes'" in printed
+    assert (state_dir / "hub-token").stat().st_mode & 0o077 == 0
+    with httpx.Client(base_url=f"{hub}/hub/api", headers={"Authorization": f"token {token}"}, timeout=120) as api:
+        api.post("/users/newcomer")
+        assert api.post("/users/newcomer/server").status_code in (201, 202)
+        deadline = time.monotonic() + 120
+        while not api.get("/users/newcomer").json()["servers"].get("", {}).get("ready"):
+            assert time.monotonic() < deadline, api.get("/users/newcomer").text
+            time.sleep(0.5)
+        user_token = api.post("/users/newcomer/tokens", json={"scopes": ["access:servers!user=newcomer"]}).json()
+        status = httpx.get(f"{hub}/user/newcomer/api/status", timeout=30,
+                           headers={"Authorization": f"token {user_token['token']}"})
+        assert status.status_code == 200, status.text
+        assert api.delete("/users/newcomer/server").status_code in (202, 204)
 
 
 def _seed_becomes_ready(state_dir: Path) -> None:
@@ -68,6 +89,7 @@ def test_dev_up_starts_in_the_background_and_dev_down_leaves_nothing(tmp_path: P
             nodes = admin.list(kube.KNOWN_TYPES[("v1", "Node")])["items"]
         assert len(nodes) == cluster_mod.DEFAULT_NODE_COUNT
         assert _component_pids(state_dir), "no component is running after dev up returned"
+        _a_user_reaches_a_server_through_the_hub(state_dir, up.stdout)
         _seed_becomes_ready(state_dir)
 
         again = subprocess.run([*JUPYTERNETES, "dev", "up", "--state-dir", str(state_dir)], capture_output=True,

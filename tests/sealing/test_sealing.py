@@ -61,5 +61,19 @@ def test_garbage_is_refused_with_the_variable_named(garbage: str) -> None:
 def test_keys_round_trip_through_pem() -> None:
     again = sealing.load_private_key(sealing.private_key_pem(KEY))
     assert sealing.public_key_pem(again) == sealing.public_key_pem(KEY)
-    with pytest.raises(ValueError, match="X25519"):
-        sealing.load_public_key(b"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA" + b"A" * 43 + b"=\n-----END PUBLIC KEY-----\n")
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other_curve = ec.generate_private_key(ec.SECP384R1())
+    with pytest.raises(ValueError, match="P-256"):
+        sealing.load_public_key(sealing.public_key_pem(other_curve))  # type: ignore[arg-type]
+
+
+def test_a_key_generated_like_helm_genprivatekey_ecdsa_works() -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    sec1 = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
+    assert sec1.startswith(b"-----BEGIN EC PRIVATE KEY-----")
+    helm_style = sealing.load_private_key(sec1)
+    sealed = sealing.seal(PUBLIC, "t0k", **BINDING)
+    assert sealing.open_sealed(helm_style, sealed, **BINDING) == "t0k"

@@ -12,7 +12,7 @@ import yaml
 from jupyternetes import constants, kube, models, render
 from jupyternetes.dev.cluster import ADMIN, HUB, OFFICER, OPERATOR, LocalCluster
 from tests import seeds
-from tests.webhook.conftest import Stack
+from tests.support.stacks import Stack
 
 pytestmark = pytest.mark.cluster
 

@@ -17,7 +17,7 @@ from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import components, rbac
 from jupyternetes.dev.cluster import HUB, OFFICER, LocalCluster
 from tests import seeds
-from tests.webhook.conftest import stop, webhook_stack
+from tests.support.stacks import stop, webhook_stack
 
 pytestmark = pytest.mark.cluster
 

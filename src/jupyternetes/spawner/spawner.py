@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from jupyterhub.spawner import Spawner
-from traitlets import Bool, Dict, List, Unicode, default, validate
+from traitlets import Dict, List, TraitError, Unicode, default, validate
 
 from jupyternetes import constants, kube, models, naming, sealing
 from jupyternetes.spawner import profiles
@@ -122,7 +122,10 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
 
     @validate("profile_list")
     def _validate_profiles(self, proposal: dict[str, Any]) -> list[dict[str, Any]]:
-        profiles.validate(proposal["value"])
+        try:
+            profiles.validate(proposal["value"])
+        except ValueError as error:
+            raise TraitError(f"c.JupyternetesSpawner.profile_list: {error}") from None
         return list(proposal["value"])
 
     variables = Dict(
@@ -138,7 +141,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
 
     operator_public_key = Unicode(
         "",
-        help="""The operator's X25519 public key (PEM text, or a path to it). The API token and the environment
+        help="""The operator's P-256 public key (PEM text, or a path to it). The API token and the environment
         variables in `sealed_env` are sealed to it, so nothing that can read instances can read them. Required.
         `c.JupyternetesSpawner.operator_public_key = "/etc/jupyternetes/operator-sealing.pub"`""",
     ).tag(config=True)
@@ -269,17 +272,28 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         self.instance_name, self.instance_namespace = name, namespace
         watcher = self._watcher()
         try:
-            await api.create(body)
-        except kube.Conflict:
-            # Left over from a spawn that did not finish (or a hub that crashed): it holds an old token. Replace it.
-            self.log.info("replacing leftover instance %s/%s", namespace, name)
-            await self._delete_and_wait(name, namespace, timeout=self.start_timeout)
-            await api.create(body)
+            try:
+                created = await api.create(body)
+            except kube.Conflict:
+                # Left over from a spawn that did not finish (or a hub that crashed): it holds an old token.
+                self.log.info("replacing leftover instance %s/%s", namespace, name)
+                await self._delete_and_wait(name, namespace, timeout=self.start_timeout)
+                created = await api.create(body)
         except kube.Forbidden as error:
             raise SpawnError(f"Your server could not start: {error.message}") from error
+        uid = created["metadata"]["uid"]
         self.log.info("created instance %s/%s for %s", namespace, name, self._log_name)
+        seen = False
+
+        def settled(instance: dict[str, Any] | None) -> bool:
+            nonlocal seen
+            if instance is None or instance["metadata"].get("uid") != uid:
+                return seen  # gone after we saw ours (deleted), or not in the watch's copy yet
+            seen = True
+            return is_ready(instance) or has_failed(instance)
+
         try:
-            instance = await watcher.wait_for(name, lambda i: is_ready(i) or has_failed(i), self.start_timeout)
+            instance = await watcher.wait_for(name, settled, self.start_timeout)
         except TimeoutError:
             last = watcher.get(name)
             message = _condition(last, "Ready").get("message") or "no progress reported"

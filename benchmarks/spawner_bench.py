@@ -1,0 +1,166 @@
+"""Spawn storms through JupyterHub's REST API: the Jupyternetes spawner beside KubeSpawner, same control plane,
+same run.
+
+Two hubs run side by side on one local control plane (with the webhook, OPA and the operator): one with the
+Jupyternetes spawner (instances in `default`, the hub's identity allowed nothing else), one with KubeSpawner
+(`jupyterhub-kubespawner` from PyPI, pods and PVCs in `kubespawner`, with the RBAC that Zero to JupyterHub gives its
+hub). Both ask for the same thing: a notebook pod with a 1 GiB PVC. The kubelet stand-in answers HTTP on every pod's
+port (`--mode respond`), so what is measured is the path from the hub to a running, reachable pod.
+
+For N users at once (100, then 500): time until every server is ready, failures, and the hub process's CPU time.
+
+Run: .venv/bin/python benchmarks/spawner_bench.py [--users 100 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from jupyternetes import kube, pki
+from jupyternetes.dev import cluster as cluster_mod
+from jupyternetes.dev import components
+
+KUBESPAWNER_NAMESPACE = "kubespawner"
+IMAGE = "quay.io/jupyter/base-notebook:2026-11-16"
+COMMON = """
+c.JupyterHub.concurrent_spawn_limit = 0
+c.JupyterHub.api_page_max_limit = 2000
+c.Spawner.start_timeout = 600
+c.Spawner.http_timeout = 300
+"""
+KUBESPAWNER = COMMON + f"""
+c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+c.KubeSpawner.namespace = "{KUBESPAWNER_NAMESPACE}"
+c.KubeSpawner.image = "{IMAGE}"
+c.KubeSpawner.storage_pvc_ensure = True
+c.KubeSpawner.storage_capacity = "1Gi"
+c.KubeSpawner.volumes = [{{"name": "home", "persistentVolumeClaim": {{"claimName": "{{pvc_name}}"}}}}]
+c.KubeSpawner.volume_mounts = [{{"name": "home", "mountPath": "/home/jovyan"}}]
+"""
+
+
+def _kubespawner_identity(local: cluster_mod.LocalCluster) -> Path:
+    """A service account with the hub Role Zero to JupyterHub gives KubeSpawner, and a kubeconfig for it."""
+    rules = [{"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims", "secrets", "services"],
+              "verbs": ["get", "watch", "list", "create", "delete"]},
+             {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "watch", "list"]}]
+    with local.kube() as admin:
+        admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": KUBESPAWNER_NAMESPACE}})
+        for obj in (
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "hub", "namespace": KUBESPAWNER_NAMESPACE}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": "hub", "namespace": KUBESPAWNER_NAMESPACE}, "rules": rules},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": "hub", "namespace": KUBESPAWNER_NAMESPACE},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "hub"},
+             "subjects": [{"kind": "ServiceAccount", "name": "hub", "namespace": KUBESPAWNER_NAMESPACE}]},
+        ):
+            admin.create(obj)
+        cluster_mod.wait_for("the default service account", lambda: admin.get(
+            kube.KNOWN_TYPES[("v1", "ServiceAccount")], "default", KUBESPAWNER_NAMESPACE) is not None, timeout=30)
+        token = admin.request("POST", f"/api/v1/namespaces/{KUBESPAWNER_NAMESPACE}/serviceaccounts/hub/token",
+                              body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                    "spec": {"expirationSeconds": 86400}})["status"]["token"]
+    path = local.state_dir / "kubeconfig-kubespawner"
+    document = cluster_mod.kubeconfig_document(local.server, (local.pki_dir / "ca.crt").read_bytes(),
+                                               {"token": token}, KUBESPAWNER_NAMESPACE)
+    pki.write_private(path, yaml.safe_dump(document).encode())
+    return path
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _storm(hub: components.Hub, users: list[str], timeout: float) -> dict[str, Any]:
+    headers = {"Authorization": f"token {hub.token}"}
+    async with httpx.AsyncClient(base_url=hub.api_url, headers=headers, timeout=timeout,
+                                 limits=httpx.Limits(max_connections=200)) as api:
+        await api.post("/users", json={"usernames": users})
+        pid = hub.process.popen.pid  # type: ignore[union-attr]
+        cpu_before = _cpu_seconds(pid)
+        started = time.monotonic()
+        responses = await asyncio.gather(*(api.post(f"/users/{u}/server") for u in users))
+        refused = [r.status_code for r in responses if r.status_code not in (201, 202)]
+        ready: set[str] = set()
+        failed: set[str] = set()
+        while len(ready) + len(failed) < len(users) and time.monotonic() - started < timeout:
+            await asyncio.sleep(1)
+            listing = (await api.get("/users", params={"limit": 2000})).json()
+            for model in listing if isinstance(listing, list) else listing.get("items", []):
+                if model["name"] not in users:
+                    continue
+                server = model["servers"].get("")
+                if server and server["ready"]:
+                    ready.add(model["name"])
+                elif server is None and model.get("pending") is None and model["name"] not in ready:
+                    failed.add(model["name"])
+        elapsed = time.monotonic() - started
+        cpu = _cpu_seconds(pid) - cpu_before
+        await asyncio.gather(*(api.delete(f"/users/{u}/server") for u in users))
+    return {"users": len(users), "all_ready_s": round(elapsed, 1) if len(ready) == len(users) else None,
+            "ready": len(ready), "failed": len(failed) + len(refused), "hub_cpu_s": round(cpu, 1)}
+
+
+async def _drained(local: cluster_mod.LocalCluster) -> None:
+    with local.kube() as admin:
+        for _ in range(600):
+            pods = sum(len(admin.list(kube.POD, ns)["items"]) for ns in ("default", KUBESPAWNER_NAMESPACE))
+            if pods == 0:
+                return
+            await asyncio.sleep(1)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "users": args.users}
+    config = cluster_mod.ClusterConfig(pod_cidr_prefix="127.3", nodes=4)
+    local = cluster_mod.LocalCluster(Path(tempfile.mkdtemp(prefix="jupyternetes-bench-")), config)
+    local.start()
+    try:
+        _, opa_url = components.start_opa(local)
+        components.start_webhook(local, opa_url)
+        components.start_operator(local)
+        components.start_kubelet(local, mode="respond")
+        components.install_hub_template(local)
+        jupyternetes_hub = components.start_hub(local, name="hub-jupyternetes", extra=COMMON, start_timeout=600)
+        kubespawner_hub = components.start_hub(
+            local, name="hub-kubespawner", extra=KUBESPAWNER, start_timeout=600,
+            env={"KUBECONFIG": str(_kubespawner_identity(local))})
+        for count in args.users:
+            for label, hub in (("jupyternetes", jupyternetes_hub), ("kubespawner", kubespawner_hub)):
+                users = [f"{label[:4]}-{count}-{i:04d}" for i in range(count)]
+                results[f"{label}_{count}"] = await _storm(hub, users, args.timeout)
+                print(json.dumps(results), flush=True)
+                await _drained(local)
+    finally:
+        local.stop()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, nargs="+", default=[100, 500])
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args()
+    results = asyncio.run(run(args))
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""The Spawner contract, checked as KubeSpawner's own tests check it, against the real control plane with the
+operator, the webhook and OPA: poll before start is an integer, start returns a URL, poll is None while running, stop,
+then poll is an integer again; progress events carry an integer and a string and serialise to JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from jupyternetes import kube, naming
+from jupyternetes.dev import components
+from jupyternetes.dev.cluster import ADMIN, HUB, LocalCluster
+from tests.spawner.mock import spawner
+from tests.support.stacks import Stack
+
+pytestmark = pytest.mark.cluster
+
+
+def _spawner(cluster: LocalCluster, user: str, **traits: Any) -> Any:
+    settings: dict[str, Any] = {
+        "kubeconfig": str(cluster.kubeconfig(HUB)), "namespace": cluster.config.hub_namespace,
+        "template": "default-template", "template_namespace": cluster.config.template_namespace,
+        "operator_public_key": str(components.sealing_keys(cluster)[1]), "start_timeout": 60}
+    return spawner(user, **{**settings, **traits})
+
+
+async def test_the_spawner_contract(cluster: LocalCluster, provisioning: Stack) -> None:
+    s = _spawner(cluster, "conformance")
+    assert isinstance(await s.poll(), int)
+
+    events: list[dict[str, Any]] = []
+
+    async def follow() -> None:
+        async for event in s.progress():
+            events.append(event)
+
+    follower = asyncio.create_task(follow())
+    url = await s.start()
+    await asyncio.wait_for(follower, 10)
+    assert url.startswith("http://10.244.") and url.endswith(":8888")
+    assert await s.poll() is None
+    assert events, "no progress events"
+    for event in events:
+        assert isinstance(event["progress"], int) and isinstance(event["message"], str)
+    json.dumps(events)
+    assert events[-1]["progress"] == 90
+
+    state = s.get_state()
+    assert state == {"instance_name": "jupyter-conformance", "instance_namespace": "default"}
+    # The hub restarts: a new spawner with the saved state finds the same running server.
+    again = _spawner(cluster, "conformance")
+    again.load_state(state)
+    assert await again.poll() is None
+
+    await s.stop()
+    with cluster.kube(ADMIN) as admin:
+        with pytest.raises(kube.NotFound):
+            admin.get(kube.INSTANCE, "jupyter-conformance", "default")
+    assert isinstance(await s.poll(), int)
+    assert await again.poll() == 1
+
+
+async def test_the_token_is_sealed_in_the_instance_and_only_opened_into_the_secret(
+    cluster: LocalCluster, provisioning: Stack
+) -> None:
+    s = _spawner(cluster, "sealed")
+    await s.start()
+    try:
+        with cluster.kube(HUB) as hub:
+            instance = hub.get(kube.INSTANCE, "jupyter-sealed", "default")
+        assert "t0ken-for-tests" not in json.dumps(instance)
+        with cluster.kube(ADMIN) as admin:
+            secret = admin.get(kube.SECRET, naming.object_name("jupyter-sealed", "secret"), "default")
+            pod = admin.get(kube.POD, instance["status"]["pods"]["notebook"]["resourceName"], "default")
+        assert base64.b64decode(secret["data"]["JUPYTERHUB_API_TOKEN"]).decode() == "t0ken-for-tests"
+        assert secret["metadata"]["ownerReferences"][0]["uid"] == instance["metadata"]["uid"]
+        env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+        assert env["JPY_API_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "jupyterhub.api_token"
+        assert "t0ken-for-tests" not in json.dumps(pod)
+        with cluster.kube(HUB) as hub, pytest.raises(kube.Forbidden):
+            hub.get(kube.SECRET, secret["metadata"]["name"], "default")
+    finally:
+        await s.stop()
+
+
+async def test_named_servers_get_their_own_instances(cluster: LocalCluster, provisioning: Stack) -> None:
+    default, named = _spawner(cluster, "multi"), _spawner(cluster, "multi", server_name="gpu")
+    urls = await asyncio.gather(default.start(), named.start())
+    try:
+        assert urls[0] != urls[1]
+        assert (default.instance_name, named.instance_name) == ("jupyter-multi", "jupyter-multi--gpu")
+    finally:
+        await asyncio.gather(default.stop(), named.stop())
+
+
+async def test_a_policy_denial_reaches_the_user_as_a_sentence(cluster: LocalCluster, provisioning: Stack) -> None:
+    s = _spawner(cluster, "denied", variables={"image.override": "docker.io/evil/miner"})
+    with pytest.raises(Exception) as refused:
+        await s.start()
+    message = refused.value.jupyterhub_message  # type: ignore[attr-defined]
+    assert message.startswith("Your server could not start:")
+    assert 'variable "image.override" is neither used by the template nor defined by the spawner' in message
+
+
+async def test_a_missing_template_is_reported_not_waited_for(cluster: LocalCluster, provisioning: Stack) -> None:
+    s = _spawner(cluster, "late", template="no-such-template")
+    with pytest.raises(Exception) as failed:
+        await s.start()
+    assert "template 'no-such-template' does not exist" in failed.value.jupyterhub_message  # type: ignore[attr-defined]
+    await s.stop()

@@ -1,0 +1,173 @@
+"""The spawner's pure parts: naming, the instance it asks for, profiles, progress and failure messages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jupyternetes import naming, sealing
+from jupyternetes.spawner import SpawnError
+from jupyternetes.spawner import profiles
+from jupyternetes.spawner.spawner import _progress_messages, has_failed, is_ready, server_url
+from tests.spawner.mock import spawner
+
+KEY = sealing.new_private_key()
+PUBLIC_PEM = sealing.public_key_pem(KEY).decode()
+
+
+class TestNaming:
+    def test_plain_names_are_readable(self) -> None:
+        assert naming.instance_name("jovyan") == "jupyter-jovyan"
+        assert naming.instance_name("jovyan", "gpu") == "jupyter-jovyan--gpu"
+
+    @settings(max_examples=300, deadline=None)
+    @given(user=st.text(min_size=1, max_size=80), server=st.text(max_size=80))
+    def test_every_name_is_a_short_dns_label(self, user: str, server: str) -> None:
+        name = naming.instance_name(user, server)
+        assert naming.is_dns1123_label(name) and len(name) <= 58
+
+    @settings(max_examples=300, deadline=None)
+    @given(a=st.tuples(st.text(min_size=1, max_size=30), st.text(max_size=30)),
+           b=st.tuples(st.text(min_size=1, max_size=30), st.text(max_size=30)))
+    def test_different_users_or_servers_never_share_a_name(self, a: tuple[str, str], b: tuple[str, str]) -> None:
+        if a != b:
+            assert naming.instance_name(*a) != naming.instance_name(*b)
+
+    def test_look_alikes_differ(self) -> None:
+        names = {naming.instance_name(u, s) for u, s in [("Jovyan", ""), ("jovyan", ""), ("jovyan-", ""),
+                                                          ("jo.vyan", ""), ("jo-vyan", ""), ("a", "b--c"),
+                                                          ("a--b", "c")]}
+        assert len(names) == 7
+
+
+class TestTheInstance:
+    def test_carries_the_seeds_variables_and_the_hub_environment(self) -> None:
+        body = spawner(operator_public_key=PUBLIC_PEM, template="default-template",
+                       template_namespace="kadense", hub_namespace="kadense").build_instance("jupyter-jovyan",
+                                                                                             "default")
+        variables = body["spec"]["variables"]
+        assert body["spec"]["template"] == {"name": "default-template", "namespace": "kadense"}
+        assert variables["jupyterhub.user.name"] == "jovyan"
+        assert variables["jupyterhub.user.id"] == "7"
+        assert variables["jupyterhub.namespace"] == "kadense"
+        assert variables["jupyterhub.oauth_client_id"] == "jupyterhub-user-jovyan"
+        assert variables["jupyternetes.instance.name"] == "jupyter-jovyan"
+        assert variables["jupyternetes.instance.namespace"] == "default"
+        assert variables["jupyterhub.env.JUPYTERHUB_SERVICE_PREFIX"] == "/user/jovyan/"
+        assert variables["jupyterhub.env.JUPYTERHUB_API_URL"].endswith("/api")
+
+    def test_the_token_is_never_in_plain_text(self) -> None:
+        body = spawner(operator_public_key=PUBLIC_PEM).build_instance("jupyter-jovyan", "default")
+        text = json.dumps(body)
+        assert "t0ken-for-tests" not in text
+        assert set(body["spec"]["sealedVariables"]) == {"jupyterhub.api_token", "jupyterhub.env.JUPYTERHUB_API_TOKEN",
+                                                        "jupyterhub.env.JPY_API_TOKEN"}
+        for variable, value in body["spec"]["sealedVariables"].items():
+            assert sealing.open_sealed(KEY, value, namespace="default", instance="jupyter-jovyan",
+                                       variable=variable) == "t0ken-for-tests"
+
+    def test_without_the_operators_key_nothing_is_sent(self) -> None:
+        with pytest.raises(SpawnError, match="operator_public_key is not configured"):
+            spawner().build_instance("jupyter-jovyan", "default")
+
+    def test_a_profile_chooses_the_template_and_adds_variables(self) -> None:
+        choices = [{"display_name": "Small", "slug": "small", "template": "small"},
+                   {"display_name": "Course", "slug": "course", "template": "course", "template_namespace": "kadense",
+                    "variables": {"course": "stats101"}, "default": True}]
+        s = spawner(operator_public_key=PUBLIC_PEM, profile_list=choices)
+        body = s.build_instance("jupyter-jovyan", "default")
+        assert body["spec"]["template"] == {"name": "course", "namespace": "kadense"}
+        assert body["spec"]["variables"]["course"] == "stats101"
+        s.user_options = {"profile": "small"}
+        assert s.build_instance("jupyter-jovyan", "default")["spec"]["template"] == {"name": "small"}
+        s.user_options = {"profile": "huge"}
+        with pytest.raises(SpawnError, match="there is no profile 'huge'; choose one of 'small', 'course'"):
+            s.build_instance("jupyter-jovyan", "default")
+
+
+class TestProfiles:
+    CHOICES = [{"display_name": "A <b>", "slug": "a", "template": "t", "description": "first & best"},
+               {"display_name": "B", "slug": "b", "template": "u", "default": True}]
+
+    def test_the_form_escapes_and_checks_the_default(self) -> None:
+        form = profiles.options_form(self.CHOICES)
+        assert "A &lt;b&gt;" in form and "first &amp; best" in form
+        assert 'value="b" checked' in form and 'value="a" checked' not in form
+
+    def test_the_form_data_gives_the_slug(self) -> None:
+        assert profiles.from_form({"profile": ["a"]}) == {"profile": "a"}
+        assert profiles.from_form({}) == {}
+
+    @pytest.mark.parametrize(("entry", "message"), [
+        ({"display_name": "x", "slug": "x"}, "needs a non-empty string 'template'"),
+        ({"display_name": "x", "slug": "y", "template": "t", "image": "y"}, r"unknown keys \['image'\]"),
+    ])
+    def test_bad_profile_lists_are_refused(self, entry: dict[str, Any], message: str) -> None:
+        with pytest.raises(ValueError, match=message):
+            profiles.validate([self.CHOICES[0], entry])
+
+    def test_the_trait_validates(self) -> None:
+        import traitlets
+
+        with pytest.raises(traitlets.TraitError, match="slug 'a' is used twice"):
+            spawner(profile_list=[self.CHOICES[0], self.CHOICES[0]])
+
+
+def _instance(status: dict[str, Any], generation: int = 1) -> dict[str, Any]:
+    return {"metadata": {"name": "jupyter-jovyan", "generation": generation}, "status": {
+        "observedGeneration": 1, **status}}
+
+
+def _conditions(ready: str, degraded: str = "False", progressing: str = "True", reason: str = "",
+                message: str = "") -> list[dict[str, str]]:
+    return [{"type": "Ready", "status": ready, "reason": reason, "message": message},
+            {"type": "Degraded", "status": degraded, "reason": reason, "message": message},
+            {"type": "Progressing", "status": progressing, "reason": reason, "message": message}]
+
+
+class TestReadingStatus:
+    def test_ready_only_when_the_operator_has_seen_this_generation(self) -> None:
+        assert is_ready(_instance({"conditions": _conditions("True")}))
+        assert not is_ready(_instance({"conditions": _conditions("True")}, generation=2))
+
+    def test_failed_means_degraded_and_no_longer_progressing(self) -> None:
+        assert has_failed(_instance({"conditions": _conditions("False", "True", "False")}))
+        assert not has_failed(_instance({"conditions": _conditions("False", "True", "True")}))
+        assert has_failed(None)
+
+    def test_the_url_comes_from_the_pods_ip_and_port(self) -> None:
+        instance = _instance({"pods": {"notebook": {"podIP": "10.244.0.7", "port": 8888}}})
+        assert server_url(instance) == "http://10.244.0.7:8888"
+        assert server_url(_instance({"pods": {"n": {"podIP": "fd00::7", "port": 8888}}})) == "http://[fd00::7]:8888"
+        with pytest.raises(SpawnError, match="reports no address"):
+            server_url(_instance({"pods": {"notebook": {"state": "Running"}}}))
+
+    def test_progress_messages_follow_the_status_and_are_json(self) -> None:
+        instance = _instance({"pvcs": {"home": {"state": "Provisioned"}},
+                              "pods": {"notebook": {"state": "Running"}}, "conditions": _conditions("True")})
+        messages = _progress_messages("jupyter-jovyan", instance)
+        assert [m["progress"] for m in messages] == [10, 30, 60, 90]
+        assert all(isinstance(m["progress"], int) and isinstance(m["message"], str) for m in messages)
+        json.dumps(messages)
+
+    def test_a_policy_denial_becomes_a_sentence_for_the_user(self) -> None:
+        message = ('creating Pod x: admission webhook "workloads.validate.jupyternetes.kadense.io" denied the '
+                   "request: image evil/x is not on the allowlist")
+        instance = _instance({"conditions": _conditions("False", "True", "False", "AdmissionDenied", message)})
+        error = spawner()._failure(instance)
+        assert error.jupyterhub_message.startswith("Your server could not start because a security policy refused it")
+        assert "image evil/x is not on the allowlist" in error.jupyterhub_message
+
+
+def test_state_round_trips() -> None:
+    first = spawner(operator_public_key=PUBLIC_PEM)
+    first.instance_name, first.instance_namespace = "jupyter-jovyan", "default"
+    second = spawner(operator_public_key=PUBLIC_PEM)
+    second.load_state(first.get_state())
+    assert (second.instance_name, second.instance_namespace) == ("jupyter-jovyan", "default")
+    second.clear_state()
+    assert second.get_state() == {}
