@@ -151,6 +151,7 @@ KNOWN_TYPES: Final[dict[tuple[str, str], ResourceType]] = {
 POD: Final = KNOWN_TYPES[("v1", "Pod")]
 PVC: Final = KNOWN_TYPES[("v1", "PersistentVolumeClaim")]
 SECRET: Final = KNOWN_TYPES[("v1", "Secret")]
+CONFIG_MAP: Final = KNOWN_TYPES[("v1", "ConfigMap")]
 EVENT: Final = KNOWN_TYPES[("v1", "Event")]
 NAMESPACE: Final = KNOWN_TYPES[("v1", "Namespace")]
 TEMPLATE: Final = KNOWN_TYPES[(constants.API_VERSION, constants.TEMPLATE_KIND)]

@@ -6,6 +6,7 @@ TLS from its self-managed CA) and the operator. Used by `jupyternetes dev up` an
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import ssl
@@ -138,7 +139,8 @@ def start_operator(local: cluster.LocalCluster, name: str = "operator", **settin
     defaults: dict[str, Any] = {"template_namespace": cfg.template_namespace,
                                 "lease_namespace": cfg.system_namespace, "identity": f"dev-{name}",
                                 "metrics_port": cluster.free_port(), "health_port": health_port,
-                                "sealing_key_file": sealing_keys(local)[0]}
+                                "sealing_key_file": sealing_keys(local)[0],
+                                "public_key_configmap": f"{cfg.hub_namespace}/{rbac.SEALING_CONFIGMAP}"}
     env = _env("JUPYTERNETES_OPERATOR_", **{**defaults, **settings})
     process = local.spawn(name, [sys.executable, "-m", "jupyternetes", "operator", "--kubeconfig",
                                  str(local.kubeconfig(cluster.OPERATOR))], env=env)
@@ -180,6 +182,7 @@ c.ConfigurableHTTPProxy.auth_token = {proxy_token!r}
 c.JupyterHub.db_url = {db_url!r}
 c.JupyterHub.cookie_secret_file = {cookie_secret!r}
 c.JupyterHub.pid_file = {pid_file!r}
+c.ConfigurableHTTPProxy.pid_file = {proxy_pid_file!r}
 c.JupyterHub.services = [{{"name": "dev-admin", "api_token": {token!r}}}]
 c.JupyterHub.load_roles = [{{"name": "dev-admin", "scopes": ["admin:users", "admin:servers", "read:users",
                                                                "list:users", "access:servers", "tokens"],
@@ -221,12 +224,21 @@ def write_hub_config(local: cluster.LocalCluster, name: str, port: int, extra: s
     if not token_file.exists():
         pki.write_private(token_file, secrets.token_hex(32).encode())
     token = token_file.read_text()
+    # The hub's API and the proxy's API keep their addresses across restarts, as a Service's would: running
+    # servers call the hub at the address they were started with.
+    addresses = directory / "addresses.json"
+    if not addresses.exists():
+        addresses.write_text(json.dumps({"hub": cluster.free_port(), "proxy_api": cluster.free_port(),
+                                         "proxy_token": secrets.token_hex(16)}))
+    fixed = json.loads(addresses.read_text())
     config = directory / "jupyterhub_config.py"
     config.write_text(HUB_CONFIG.format(
-        password=HUB_PASSWORD, bind_url=f"http://127.0.0.1:{port}", hub_bind_url=f"http://127.0.0.1:{cluster.free_port()}",
-        proxy=str(toolchain.ensure_npm("configurable-http-proxy")), proxy_api=f"http://127.0.0.1:{cluster.free_port()}",
-        proxy_token=secrets.token_hex(16), db_url=f"sqlite:///{directory / 'jupyterhub.sqlite'}",
-        cookie_secret=str(directory / "cookie_secret"), pid_file=str(directory / "proxy.pid"), token=token,
+        password=HUB_PASSWORD, bind_url=f"http://127.0.0.1:{port}", hub_bind_url=f"http://127.0.0.1:{fixed['hub']}",
+        proxy=str(toolchain.ensure_npm("configurable-http-proxy")),
+        proxy_api=f"http://127.0.0.1:{fixed['proxy_api']}",
+        proxy_token=fixed["proxy_token"], db_url=f"sqlite:///{directory / 'jupyterhub.sqlite'}",
+        cookie_secret=str(directory / "cookie_secret"), pid_file=str(directory / "hub.pid"),
+        proxy_pid_file=str(directory / "proxy.pid"), token=token,
         kubeconfig=str(local.kubeconfig(cluster.HUB)), namespace=local.config.hub_namespace,
         template=HUB_TEMPLATE, template_namespace=local.config.template_namespace,
         public_key=str(sealing_keys(local)[1]), start_timeout=start_timeout, extra=extra))
@@ -234,11 +246,12 @@ def write_hub_config(local: cluster.LocalCluster, name: str, port: int, extra: s
 
 
 def start_hub(local: cluster.LocalCluster, name: str = "jupyterhub", port: int | None = None,
-              extra: str = "", start_timeout: int = 120) -> Hub:
+              extra: str = "", start_timeout: int = 120, env: dict[str, str] | None = None) -> Hub:
     """JupyterHub with the Jupyternetes spawner and configurable-http-proxy, as the hub's own identity."""
     port = port or cluster.free_port()
     config, token = write_hub_config(local, name, port, extra, start_timeout)
-    process = local.spawn(name, [sys.executable, "-m", "jupyterhub", "-f", str(config)])
+    process = local.spawn(name, [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+                          env={**os.environ, **env} if env else None)
     url = f"http://127.0.0.1:{port}"
     cluster.wait_for("JupyterHub to answer", lambda: _get(f"{url}/hub/api/"), timeout=120, interval=0.3,
                      process=process)

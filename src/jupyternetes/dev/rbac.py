@@ -6,7 +6,11 @@ Each component gets only what it needs (see SECURITY.md for the matrix and the r
 - operator: read instances and templates, write instance status, manage the pods, PVCs and Secrets it renders,
   write Events, and hold a Lease for leader election in the system namespace.
 - webhook: read templates and instances; update its own webhook configurations and certificate Secret by name.
-- security officer: edit templates in the template namespace; read instances everywhere.
+- security officer: edit templates in the template namespace and the webhook's policy ConfigMap; read templates and
+  instances everywhere.
+
+The names, rules and bindings are the Helm chart's for a release named `jupyternetes` (a test holds the two equal),
+so what works under `jupyternetes dev up` works in a cluster.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ WEBHOOK_ACCOUNT: Final = "jupyternetes-webhook"
 WEBHOOK_CONFIGURATION: Final = "jupyternetes-webhook"
 WEBHOOK_TLS_SECRET: Final = "jupyternetes-webhook-tls"
 OPERATOR_LEASE: Final = "jupyternetes-operator"
+SEALING_CONFIGMAP: Final = "jupyternetes-sealing"
+POLICY_CONFIGMAP: Final = "jupyternetes-webhook-policies"
 
 _RBAC: Final = "rbac.authorization.k8s.io/v1"
 READ: Final = ["get", "list", "watch"]
@@ -48,38 +54,48 @@ def hub_rules() -> list[dict[str, Any]]:
 
 
 def operator_cluster_rules() -> list[dict[str, Any]]:
+    """Nothing beyond what the code calls: it never patches or deletes a pod, PVC or Secret (the garbage collector
+    removes what an instance owns), never lists Secrets, and writes only the status of instances."""
     return [
-        _rule([constants.GROUP], [constants.INSTANCE_PLURAL], [*READ, "patch"]),
-        _rule([constants.GROUP], [f"{constants.INSTANCE_PLURAL}/status"], ["get", "patch", "update"]),
+        _rule([constants.GROUP], [constants.INSTANCE_PLURAL], READ),
+        _rule([constants.GROUP], [f"{constants.INSTANCE_PLURAL}/status"], ["get", "patch"]),
         _rule([constants.GROUP], [constants.TEMPLATE_PLURAL], READ),
-        _rule([""], ["pods", "persistentvolumeclaims"], [*READ, "create", "delete", "patch"]),
-        _rule([""], ["secrets"], ["get", "create", "delete", "patch"]),
-        _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
+        _rule([""], ["pods", "persistentvolumeclaims"], [*READ, "create"]),
+        _rule([""], ["secrets"], ["get", "create"]),
+        _rule(["", "events.k8s.io"], ["events"], ["create"]),
     ]
 
 
 def operator_namespace_rules() -> list[dict[str, Any]]:
     return [
         _rule(["coordination.k8s.io"], ["leases"], ["create"]),
-        _rule(["coordination.k8s.io"], ["leases"], ["get", "update", "patch"], [OPERATOR_LEASE]),
+        _rule(["coordination.k8s.io"], ["leases"], ["get", "update"], [OPERATOR_LEASE]),
     ]
+
+
+def operator_publish_rules() -> list[dict[str, Any]]:
+    return [_rule([""], ["configmaps"], ["get", "update"], [SEALING_CONFIGMAP])]
 
 
 def webhook_cluster_rules() -> list[dict[str, Any]]:
     return [
         _rule([constants.GROUP], [constants.TEMPLATE_PLURAL, constants.INSTANCE_PLURAL], READ),
         _rule(["admissionregistration.k8s.io"], ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
-              ["get", "update", "patch"], [WEBHOOK_CONFIGURATION]),
+              ["get", "update"], [WEBHOOK_CONFIGURATION]),
     ]
 
 
 def webhook_namespace_rules() -> list[dict[str, Any]]:
-    return [_rule([""], ["secrets"], ["get", "update", "patch"], [WEBHOOK_TLS_SECRET])]
+    return [_rule([""], ["secrets"], ["get", "update"], [WEBHOOK_TLS_SECRET])]
 
 
 def officer_template_rules() -> list[dict[str, Any]]:
     return [_rule([constants.GROUP], [constants.TEMPLATE_PLURAL],
                   ["get", "list", "watch", "create", "update", "patch", "delete"])]
+
+
+def officer_policy_rules() -> list[dict[str, Any]]:
+    return [_rule([""], ["configmaps"], ["get", "update", "patch"], [POLICY_CONFIGMAP])]
 
 
 def viewer_rules() -> list[dict[str, Any]]:
@@ -94,13 +110,13 @@ def _role(kind: str, name: str, rules: list[dict[str, Any]], namespace: str | No
 
 
 def _binding(kind: str, name: str, role_kind: str, subject: dict[str, Any],
-             namespace: str | None = None) -> dict[str, Any]:
+             namespace: str | None = None, role: str | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "labels": {"app.kubernetes.io/part-of": "jupyternetes"}}
     if namespace:
         meta["namespace"] = namespace
     return {
         "apiVersion": _RBAC, "kind": kind, "metadata": meta,
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role or name},
         "subjects": [subject],
     }
 
@@ -131,9 +147,17 @@ def dev_objects(system_namespace: str, template_namespace: str, hub_namespace: s
         _role("Role", "jupyternetes-webhook", webhook_namespace_rules(), system_namespace),
         _binding("RoleBinding", "jupyternetes-webhook", "Role", _sa(WEBHOOK_ACCOUNT, system_namespace),
                  system_namespace),
-        _role("Role", "jupyternetes-template-editor", officer_template_rules(), template_namespace),
-        _binding("RoleBinding", "jupyternetes-template-editor", "Role", officer, template_namespace),
+        _role("Role", "jupyternetes-operator-publish-key", operator_publish_rules(), hub_namespace),
+        _binding("RoleBinding", "jupyternetes-operator-publish-key", "Role", _sa(OPERATOR_ACCOUNT, system_namespace),
+                 hub_namespace),
         _role("ClusterRole", "jupyternetes-viewer", viewer_rules()),
-        _binding("ClusterRoleBinding", "jupyternetes-viewer", "ClusterRole", officer),
+        _role("ClusterRole", "jupyternetes-template-editor", officer_template_rules()),
+        _role("Role", "jupyternetes-policy-editor", officer_policy_rules(), system_namespace),
+        _binding("RoleBinding", "jupyternetes-template-editor", "ClusterRole", officer, template_namespace),
+        _binding("RoleBinding", "jupyternetes-policy-editor", "Role", officer, system_namespace),
+        _binding("ClusterRoleBinding", "jupyternetes-viewer-officers", "ClusterRole", officer,
+                 role="jupyternetes-viewer"),
+        # Empty; the operator writes its sealing public key into it, for the hub.
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": SEALING_CONFIGMAP, "namespace": hub_namespace}},
     ]
     return objects

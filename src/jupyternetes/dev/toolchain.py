@@ -32,6 +32,7 @@ HELM_VERSION: Final = "v3.22.0"
 #: Load generator for the webhook benchmark: constant-rate HTTPS with latencies measured from each request's
 #: scheduled start.
 VEGETA_VERSION: Final = "v12.13.0"
+CERT_MANAGER_VERSION: Final = "v1.21.2"  # only its CRDs, to check the chart's cert-manager objects offline
 
 GO_BUILD_TIMEOUT: Final = 3600.0
 

