@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from report import emit
+
 from jupyternetes import kube, models, render
 from jupyternetes.dev import cluster as cluster_mod
 
@@ -260,12 +262,7 @@ def main() -> int:
     parser.add_argument("--memory", type=int, default=1000)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    results = asyncio.run(run(args))
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
-    return 0
+    return emit(asyncio.run(run(args)), args.output)
 
 
 if __name__ == "__main__":

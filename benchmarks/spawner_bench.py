@@ -26,6 +26,8 @@ from typing import Any
 import httpx
 import yaml
 
+from report import emit
+
 from jupyternetes import kube, pki
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import components
@@ -154,12 +156,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    results = asyncio.run(run(args))
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
-    return 0
+    return emit(asyncio.run(run(args)), args.output)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from report import emit
+
 from jupyternetes import constants, kube, models, render
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import components, rbac, toolchain
@@ -191,12 +193,7 @@ def main() -> int:
     parser.add_argument("--pods", type=int, default=200)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    results = asyncio.run(run(args))
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
-    return 0
+    return emit(asyncio.run(run(args)), args.output)
 
 
 if __name__ == "__main__":

@@ -115,13 +115,19 @@ def test_the_operator_provisions_the_seed_instance_through_the_webhook(cluster: 
             done = cluster.kubectl("apply", "-f", "-", identity=HUB, input=instance_yaml)
             assert done.returncode == 0, done.stderr
 
-            def ready() -> bool:
-                conditions = admin.get(kube.INSTANCE, name, "default").get("status", {}).get("conditions", [])
-                return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+            pod: dict[str, Any] = {}
 
-            cluster_mod.wait_for("the seed instance to be Ready", ready, timeout=60)
-            pod_name = admin.get(kube.INSTANCE, name, "default")["status"]["pods"]["notebook"]["resourceName"]
-            pod = admin.get(kube.POD, pod_name, "default")
+            def ready() -> bool:
+                # Ready, and its pod readable. The pod of the instance deleted above (same name) may still be going
+                # away through garbage collection when the status is first read.
+                nonlocal pod
+                status = admin.get(kube.INSTANCE, name, "default").get("status", {})
+                if not any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])):
+                    return False
+                pod = admin.get(kube.POD, status["pods"]["notebook"]["resourceName"], "default")
+                return not pod["metadata"].get("deletionTimestamp")
+
+            cluster_mod.wait_for("the seed instance to be Ready with its pod", ready, timeout=60)
             assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
             assert pod["spec"]["automountServiceAccountToken"] is False
             assert not any(v["name"].startswith("kube-api-access") for v in pod["spec"]["volumes"])
