@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 import yaml
-
 from report import emit
 
 from jupyternetes import kube, pki

@@ -19,8 +19,8 @@ import base64
 import copy
 import json
 import os
-import subprocess
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
