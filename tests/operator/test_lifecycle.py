@@ -197,3 +197,53 @@ def test_allowlisted_other_resources_are_created_owned_by_the_instance(
     config_map = admin.get(kube.KNOWN_TYPES[("v1", "ConfigMap")], state["resourceName"], namespace)
     assert config_map["data"] == {"user": "jovyan"}
     assert config_map["metadata"]["ownerReferences"][0]["uid"] == ready["metadata"]["uid"]
+
+
+def test_a_status_write_is_refused_for_an_instance_replaced_under_the_same_name(admin: kube.Kube,
+                                                                                namespace: str) -> None:
+    """The premise of the operator's uid-guarded status patch, checked on the real API server: a JSON patch whose
+    uid test fails is refused as a whole (422, with no detail, so the operator then reads the instance's uid), so a
+    status computed for a deleted instance cannot land on its same-named successor."""
+    admin.create(make_template(namespace))
+    created = admin.create(make_instance(namespace, "reborn"))
+    with pytest.raises(kube.ApiError) as refused:
+        admin.patch(kube.INSTANCE, "reborn", [
+            {"op": "test", "path": "/metadata/uid", "value": "00000000-0000-0000-0000-000000000000"},
+            {"op": "add", "path": "/status", "value": {"podsProvisioned": "Provisioned"}}],
+            namespace, content_type=kube.JSON_PATCH, subresource="status")
+    assert refused.value.status == 422
+    assert (admin.get(kube.INSTANCE, "reborn", namespace).get("status") or {}).get("podsProvisioned") != "Provisioned"
+    admin.patch(kube.INSTANCE, "reborn", [
+        {"op": "test", "path": "/metadata/uid", "value": created["metadata"]["uid"]},
+        {"op": "add", "path": "/status", "value": {"podsProvisioned": "Provisioned"}}],
+        namespace, content_type=kube.JSON_PATCH, subresource="status")
+
+
+def test_an_instance_deleted_and_created_again_at_once_ends_ready_with_its_own_pod(
+    cluster: LocalCluster, admin: kube.Kube, namespace: str, tmp_path: Path
+) -> None:
+    admin.create(make_template(namespace))
+    with processes.operator(cluster, tmp_path):
+        for _ in range(3):
+            admin.create(make_instance(namespace, "phoenix"))
+            time.sleep(random.uniform(0, 0.5))
+            admin.delete(kube.INSTANCE, "phoenix", namespace)
+            cluster_mod.wait_for("the instance to go", lambda: gone(admin, kube.INSTANCE, "phoenix", namespace),
+                                 timeout=30)
+        final = admin.create(make_instance(namespace, "phoenix"))
+        pod: dict = {}
+
+        def settled() -> bool:
+            nonlocal pod
+            ready = wait_condition(admin, namespace, "phoenix", "Ready", timeout=60)
+            try:
+                pod = admin.get(kube.POD, ready["status"]["pods"]["notebook"]["resourceName"], namespace)
+            except kube.NotFound:
+                return False
+            return not pod["metadata"].get("deletionTimestamp")
+
+        cluster_mod.wait_for("phoenix Ready with a live pod", settled, timeout=90, interval=0.5)
+        time.sleep(3)  # give the garbage collector time to remove anything owned by an earlier phoenix
+        pod = admin.get(kube.POD, pod["metadata"]["name"], namespace)
+    assert [ref["uid"] for ref in pod["metadata"]["ownerReferences"]] == [final["metadata"]["uid"]]
+    assert len(labelled(admin, kube.POD, namespace, "phoenix")) == 1

@@ -331,19 +331,38 @@ class Reconciler:
         if new == previous:
             return
         try:
+            # The uid test keeps a status computed for an instance from landing on a newer one of the same name
+            # (deleted and created again while this pass ran): the API server refuses the whole patch.
             updated = await self.api.patch(kube.INSTANCE, instance["metadata"]["name"],
-                                           [{"op": "add", "path": "/status", "value": new}],
+                                           [{"op": "test", "path": "/metadata/uid",
+                                             "value": instance["metadata"]["uid"]},
+                                            {"op": "add", "path": "/status", "value": new}],
                                            instance["metadata"]["namespace"], content_type=kube.JSON_PATCH,
                                            subresource="status")
         except kube.NotFound:
             return
         except kube.ApiError as error:
+            if error.status == 422 and await self._replaced(instance):
+                logger.info("%s/%s was replaced by a newer instance of the same name; its status is left to the "
+                            "next pass", instance["metadata"]["namespace"], instance["metadata"]["name"])
+                work.requeue_after = work.requeue_after or self.settings.waiting_requeue_seconds
+                return
             logger.warning("could not write status of %s/%s: %s", instance["metadata"]["namespace"],
                            instance["metadata"]["name"], error)
             if work.problem is None:
                 work.problem = Problem(status_mod.REASON_API_ERROR, f"writing status: {error.message}", True)
             return
         self.cache.put_instance_if_newer(updated)
+
+    async def _replaced(self, instance: dict[str, Any]) -> bool:
+        """Whether `instance` is gone or another object now has its name (the API server names neither when a
+        JSON patch's uid test fails, so ask)."""
+        meta = instance["metadata"]
+        try:
+            current = await self.api.get(kube.INSTANCE, meta["name"], meta["namespace"])
+        except kube.NotFound:
+            return True
+        return bool(current["metadata"].get("uid") != meta["uid"])
 
     def _transition_events(self, instance: dict[str, Any], previous: Mapping[str, Any],
                            new: Mapping[str, Any]) -> None:
