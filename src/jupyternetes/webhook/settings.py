@@ -52,8 +52,9 @@ class WebhookSettings(BaseSettings):
     """Name of the Validating- and MutatingWebhookConfiguration whose caBundle the webhook keeps current."""
 
     manage_configurations: bool = True
-    """Create or update both webhook configurations at start-up (with the self-managed CA). Off when a chart or
-    cert-manager owns them."""
+    """Keep the caBundle of both webhook configurations current with the self-managed CA (at start-up, after each
+    rotation, and on every check). The configurations themselves come from the chart or `dev up`. Off when
+    cert-manager injects the CA."""
 
     certificate_days: float = 365.0
     """Validity of a self-managed CA and serving certificate, in days."""
