@@ -96,6 +96,7 @@ def installed() -> Iterator[LocalCluster]:
                          "--set", f"hub.namespace={HUB}", "--set", "templates.default.enabled=false",
                          "--wait", "--timeout", "180s", kubeconfig=local.kubeconfig(ADMIN))
         assert done.returncode == 0, done.stdout + done.stderr
+        (local.state_dir / "helm-install.txt").write_text(done.stdout)
         yield local
 
 
@@ -115,6 +116,13 @@ class TestInstall:
         crds = installed.kubectl("get", "crd", "-o", "name")
         assert "jupyternotebooktemplates.kadense.io" in crds.stdout
         assert "jupyternotebookinstances.kadense.io" in crds.stdout
+
+    def test_the_install_notes_say_what_was_installed_and_what_to_do_next(self, installed: LocalCluster) -> None:
+        notes = (installed.state_dir / "helm-install.txt").read_text().split("NOTES:", 1)[1]
+        assert f"Webhook: {FULL}-webhook (2 replicas, OPA beside each). It fails" in notes
+        assert f"ServiceAccount {HUB}/hub may create, read and delete" in notes
+        assert f"Templates live in {TEMPLATES}" in notes
+        assert "docs/zero-to-jupyterhub.md" in notes
 
     def test_deployments_roll_out_on_fake_nodes(self, installed: LocalCluster) -> None:
         with installed.kube(ADMIN) as admin:
