@@ -394,6 +394,14 @@ class Kube(_Base):
     def get(self, rt: ResourceType, name: str, namespace: str | None = None) -> dict[str, Any]:
         return self.request("GET", rt.path(namespace, name))
 
+    def exists(self, rt: ResourceType, name: str, namespace: str | None = None) -> bool:
+        """Whether the object is there (any other error, such as Forbidden, is raised)."""
+        try:
+            self.get(rt, name, namespace)
+            return True
+        except NotFound:
+            return False
+
     def list(self, rt: ResourceType, namespace: str | None = None, **params: Any) -> dict[str, Any]:
         return self.request("GET", rt.path(namespace), params=params)
 

@@ -60,14 +60,9 @@ def test_garbage_collector_deletes_dependents(admin: kube.Kube, namespace: str) 
                              "uid": owner["metadata"]["uid"]}]}})
     admin.delete(kube.KNOWN_TYPES[("v1", "ConfigMap")], "owner", namespace)
 
-    def gone() -> bool:
-        try:
-            admin.get(kube.KNOWN_TYPES[("v1", "ConfigMap")], "dependent", namespace)
-            return False
-        except kube.NotFound:
-            return True
-
-    cluster_mod.wait_for("the garbage collector to delete the dependent", gone, timeout=30)
+    cluster_mod.wait_for("the garbage collector to delete the dependent",
+                         lambda: not admin.exists(kube.KNOWN_TYPES[("v1", "ConfigMap")], "dependent", namespace),
+                         timeout=30)
 
 
 def test_claims_are_provisioned_and_bound_so_pods_that_mount_them_run(admin: kube.Kube, namespace: str) -> None:

@@ -97,16 +97,8 @@ def test_a_user_starts_a_server_through_the_rest_api_reaches_it_and_stops_it(sta
             assert "started" in status.json()
         assert api.delete("/users/alice/server").status_code in (202, 204)
         with stack.cluster.kube() as admin:
-            cluster_mod.wait_for("the instance to go", lambda: _gone(admin, "jupyter-alice"), timeout=60)
+            cluster_mod.wait_for("the instance to go", lambda: not admin.exists(kube.INSTANCE, "jupyter-alice", "default"), timeout=60)
             assert admin.get(kube.PVC, pvc["metadata"]["name"], "default")  # the workspace is kept
-
-
-def _gone(admin: kube.Kube, name: str) -> bool:
-    try:
-        admin.get(kube.INSTANCE, name, "default")
-        return False
-    except kube.NotFound:
-        return True
 
 
 def test_named_servers(stack: Stack) -> None:

@@ -87,13 +87,5 @@ def labelled(admin: kube.Kube, rt: kube.ResourceType, namespace: str, instance: 
     return list(items)
 
 
-def gone(admin: kube.Kube, rt: kube.ResourceType, name: str, namespace: str) -> bool:
-    try:
-        admin.get(rt, name, namespace)
-        return False
-    except kube.NotFound:
-        return True
-
-
 def log_dir(tmp_path: Path) -> Path:
     return tmp_path / "logs"

@@ -11,7 +11,7 @@ import pytest
 from jupyternetes import constants, kube
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev.cluster import LocalCluster
-from tests.operator.conftest import gone, labelled, make_instance, make_template, reasons, wait_condition
+from tests.operator.conftest import labelled, make_instance, make_template, reasons, wait_condition
 from tests.support import processes
 
 pytestmark = pytest.mark.cluster
@@ -31,7 +31,7 @@ def test_deleting_an_instance_removes_its_pod_by_garbage_collection_even_with_th
     pvc_uid = admin.get(kube.PVC, pvc_name, namespace)["metadata"]["uid"]
 
     admin.delete(kube.INSTANCE, "kate", namespace)  # the operator is not running
-    cluster_mod.wait_for("the garbage collector to delete the pod", lambda: gone(admin, kube.POD, pod_name, namespace),
+    cluster_mod.wait_for("the garbage collector to delete the pod", lambda: not admin.exists(kube.POD, pod_name, namespace),
                          timeout=60)
     time.sleep(1)
     assert admin.get(kube.PVC, pvc_name, namespace)["metadata"]["uid"] == pvc_uid
@@ -57,7 +57,7 @@ def test_with_retention_delete_the_pvc_goes_with_its_instance(
         assert pvc["metadata"]["ownerReferences"][0]["uid"] == ready["metadata"]["uid"]
         admin.delete(kube.INSTANCE, "leo", namespace)
         cluster_mod.wait_for("the PVC to be deleted with its instance",
-                             lambda: gone(admin, kube.PVC, pvc_name, namespace), timeout=60)
+                             lambda: not admin.exists(kube.PVC, pvc_name, namespace), timeout=60)
 
 
 def _all_objects(admin: kube.Kube, namespace: str) -> tuple[list[dict], list[dict]]:
@@ -228,7 +228,7 @@ def test_an_instance_deleted_and_created_again_at_once_ends_ready_with_its_own_p
             admin.create(make_instance(namespace, "phoenix"))
             time.sleep(random.uniform(0, 0.5))
             admin.delete(kube.INSTANCE, "phoenix", namespace)
-            cluster_mod.wait_for("the instance to go", lambda: gone(admin, kube.INSTANCE, "phoenix", namespace),
+            cluster_mod.wait_for("the instance to go", lambda: not admin.exists(kube.INSTANCE, "phoenix", namespace),
                                  timeout=30)
         final = admin.create(make_instance(namespace, "phoenix"))
         pod: dict = {}

@@ -14,7 +14,6 @@ from tests import seeds
 from tests.operator.conftest import (
     condition,
     events_for,
-    gone,
     labelled,
     make_instance,
     make_template,
@@ -74,7 +73,7 @@ def test_a_pod_deleted_by_hand_is_recreated(admin: kube.Kube, namespace: str,
     pod_name = first["status"]["pods"]["notebook"]["resourceName"]
     old_uid = admin.get(kube.POD, pod_name, namespace)["metadata"]["uid"]
     admin.delete(kube.POD, pod_name, namespace)
-    cluster_mod.wait_for("a new pod", lambda: not gone(admin, kube.POD, pod_name, namespace) and admin.get(
+    cluster_mod.wait_for("a new pod", lambda: admin.exists(kube.POD, pod_name, namespace) and admin.get(
         kube.POD, pod_name, namespace)["metadata"]["uid"] != old_uid, timeout=30)
     wait_condition(admin, namespace, "bob", "Ready")
     cluster_mod.wait_for("the Recreated event", lambda: "Recreated" in reasons(admin, namespace, "bob"), timeout=10)

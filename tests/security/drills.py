@@ -5,19 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from jupyternetes import kube
-
 NAMESPACE = "default"  # the hub's namespace under the local control plane
 TEMPLATE = "drill-template"
 IMAGE = "quay.io/jupyter/base-notebook:2026-11-16"
-
-
-def absent(admin: kube.Kube, rt: kube.ResourceType, name: str, namespace: str = NAMESPACE) -> bool:
-    try:
-        admin.get(rt, name, namespace)
-        return False
-    except kube.NotFound:
-        return True
 
 
 def unique(prefix: str) -> str:

@@ -12,7 +12,7 @@ from jupyternetes import constants, kube
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev.cluster import HUB, LocalCluster
 from tests import seeds
-from tests.security.drills import IMAGE, NAMESPACE, TEMPLATE, absent, instance, unique
+from tests.security.drills import IMAGE, NAMESPACE, TEMPLATE, instance, unique
 from tests.support import processes
 from tests.support.stacks import Stack
 
@@ -49,7 +49,7 @@ class TestTheHubCannotRunWorkloads:
         with pytest.raises(kube.Forbidden) as refused:
             hub.create(_pod(name))
         assert 'cannot create resource "pods"' in refused.value.message
-        assert absent(admin, kube.POD, name)
+        assert not admin.exists(kube.POD, name, NAMESPACE)
 
     @pytest.mark.parametrize(("kind", "api_version"), [
         ("Deployment", "apps/v1"), ("Job", "batch/v1"), ("CronJob", "batch/v1"), ("StatefulSet", "apps/v1"),
@@ -61,7 +61,7 @@ class TestTheHubCannotRunWorkloads:
         with pytest.raises(kube.Forbidden) as refused:
             hub.create(_workload(kind, api_version, name))
         assert "cannot create resource" in refused.value.message
-        assert absent(admin, kube.KNOWN_TYPES[(api_version, kind)], name)
+        assert not admin.exists(kube.KNOWN_TYPES[(api_version, kind)], name, NAMESPACE)
 
     def test_create_a_pod_wearing_jupyternetes_labels(self, hub: kube.Kube, admin: kube.Kube) -> None:
         name = unique("drill-labelled")
@@ -72,7 +72,7 @@ class TestTheHubCannotRunWorkloads:
         with pytest.raises(kube.Forbidden) as refused:
             admin.create(_pod(name, labels))
         assert "only the Jupyternetes operator may create Pods" in refused.value.message
-        assert absent(admin, kube.POD, name)
+        assert not admin.exists(kube.POD, name, NAMESPACE)
 
     @pytest.mark.parametrize("how", ["exec", "attach"])
     def test_exec_or_attach_into_a_users_pod(self, cluster: LocalCluster, admin: kube.Kube, how: str) -> None:
@@ -105,7 +105,7 @@ class TestTheHubCannotReachSecrets:
             with pytest.raises(kube.Forbidden):
                 hub.create({"apiVersion": "v1", "kind": "Secret",
                             "metadata": {"name": forged, "namespace": NAMESPACE}, "stringData": {"x": "y"}})
-            assert absent(admin, kube.SECRET, forged)
+            assert not admin.exists(kube.SECRET, forged, NAMESPACE)
         finally:
             admin.delete(kube.SECRET, name, NAMESPACE)
 
@@ -124,7 +124,7 @@ class TestTheHubCannotChangeTemplates:
             template["metadata"] = {"name": "drill-own-template", "namespace": namespace}
             with pytest.raises(kube.Forbidden):
                 hub.create(template)
-            assert absent(admin, kube.TEMPLATE, "drill-own-template", namespace)
+            assert not admin.exists(kube.TEMPLATE, "drill-own-template", namespace)
 
     def test_edit_an_approved_template(self, hub: kube.Kube, admin: kube.Kube, cluster: LocalCluster,
                                        drill_template: dict[str, Any]) -> None:
@@ -146,7 +146,7 @@ class TestTheHubCannotEscapeItsTemplates:
         with pytest.raises(kube.Forbidden) as refused:
             hub.create(instance(name, template_namespace=template_namespace))
         assert "(rule template-namespace)" in refused.value.message
-        assert absent(admin, kube.INSTANCE, name)
+        assert not admin.exists(kube.INSTANCE, name, NAMESPACE)
 
     def test_instance_naming_a_template_that_does_not_exist(self, hub: kube.Kube, admin: kube.Kube,
                                                             operator: processes.Component) -> None:
@@ -207,7 +207,7 @@ class TestHostileVariables:
         with pytest.raises(kube.Forbidden) as refused:
             hub.create(instance(name, **HOSTILE_REFUSED[attack]))
         assert "(rule " in refused.value.message
-        assert absent(admin, kube.INSTANCE, name)
+        assert not admin.exists(kube.INSTANCE, name, NAMESPACE)
 
     @pytest.mark.parametrize("attack", sorted(HOSTILE_INERT))
     def test_hostile_values_that_pass_the_policy_stay_inert_text(

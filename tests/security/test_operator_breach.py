@@ -13,7 +13,7 @@ import pytest
 from jupyternetes import constants, kube, models, render
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev.cluster import OPERATOR, LocalCluster
-from tests.security.drills import NAMESPACE, absent, instance, unique
+from tests.security.drills import NAMESPACE, instance, unique
 from tests.support import processes
 
 pytestmark = pytest.mark.cluster
@@ -82,7 +82,7 @@ class TestTheOperatorCreatesOnlyRenderings:
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE},
             "spec": {"containers": [{"name": "miner", "image": "quay.io/jupyter/base-notebook:2026-11-16"}]}})
         assert "(rule rendered-only)" in message
-        assert absent(admin, kube.POD, name)
+        assert not admin.exists(kube.POD, name, NAMESPACE)
 
     def test_create_a_privileged_pod_dressed_as_a_rendering(
         self, operator_account: kube.Kube, admin: kube.Kube, rendering: tuple[dict[str, Any], dict[str, Any]]
@@ -126,7 +126,7 @@ class TestTheOperatorCreatesOnlyRenderings:
         pod["metadata"]["labels"][constants.LABEL_INSTANCE] = "no-such-instance"
         message = _refused(operator_account, pod)
         assert "(rule rendered-only)" in message
-        assert absent(admin, kube.POD, pod["metadata"]["name"])
+        assert not admin.exists(kube.POD, pod["metadata"]["name"], NAMESPACE)
 
     def test_create_a_pvc_that_no_template_renders(self, operator_account: kube.Kube, admin: kube.Kube) -> None:
         name = unique("drill-op-pvc")
@@ -134,7 +134,7 @@ class TestTheOperatorCreatesOnlyRenderings:
             "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": NAMESPACE},
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Ti"}}}})
         assert "(rule rendered-only)" in message
-        assert absent(admin, kube.PVC, name)
+        assert not admin.exists(kube.PVC, name, NAMESPACE)
 
 
 class TestTheOperatorsRbacIsNarrow:

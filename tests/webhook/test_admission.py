@@ -42,12 +42,6 @@ def _instance(name: str, template: str = TEMPLATE, **variables: str) -> dict[str
     return instance
 
 
-def _exists(admin: kube.Kube, rt: kube.ResourceType, name: str, namespace: str) -> bool:
-    try:
-        admin.get(rt, name, namespace)
-        return True
-    except kube.NotFound:
-        return False
 
 
 class TestTemplates:
@@ -74,7 +68,7 @@ class TestTemplates:
         assert 'image "docker.io/evil/cryptominer:latest" (repository docker.io/evil/cryptominer) is not on the ' \
                "allowlist (rule images)" in done.stderr
         assert "spec.pods[0].spec.containers[0].image" in done.stderr
-        assert not _exists(admin, kube.TEMPLATE, "evil-image", "kadense")
+        assert not admin.exists(kube.TEMPLATE, "evil-image", "kadense")
 
     def test_a_privileged_container_is_refused(self, cluster: LocalCluster, admin: kube.Kube, stack: Stack) -> None:
         def privileged(spec: dict[str, Any]) -> None:
@@ -85,7 +79,7 @@ class TestTemplates:
         assert "spec.pods[0].spec.containers[0].securityContext.privileged: privileged containers are forbidden " \
                "(rule floor:privileged)" in done.stderr
         assert "spec.pods[0].spec.volumes[1].hostPath" in done.stderr  # every violation, together
-        assert not _exists(admin, kube.TEMPLATE, "privileged", "kadense")
+        assert not admin.exists(kube.TEMPLATE, "privileged", "kadense")
 
     def test_server_side_dry_run_gets_the_same_verdict_and_stores_nothing(self, cluster: LocalCluster,
                                                                          admin: kube.Kube, stack: Stack) -> None:
@@ -95,7 +89,7 @@ class TestTemplates:
         assert refused.returncode != 0 and "rule floor:host-namespaces" in refused.stderr
         admitted = _apply(cluster, _template("dry-good"), OFFICER, "--dry-run=server")
         assert admitted.returncode == 0, admitted.stderr
-        assert not _exists(admin, kube.TEMPLATE, "dry-good", "kadense")
+        assert not admin.exists(kube.TEMPLATE, "dry-good", "kadense")
 
 
 class TestInstances:
@@ -149,7 +143,7 @@ class TestWorkloads:
         with pytest.raises(kube.Forbidden) as refused:
             admin.create(pod)
         assert "only the Jupyternetes operator may create Pods" in refused.value.message
-        assert not _exists(admin, kube.POD, pod["metadata"]["name"], "default")
+        assert not admin.exists(kube.POD, pod["metadata"]["name"], "default")
 
     def test_the_operator_may_create_exactly_the_rendering_and_nothing_else(
         self, cluster: LocalCluster, admin: kube.Kube, stack: Stack

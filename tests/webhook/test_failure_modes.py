@@ -28,14 +28,6 @@ def _template(name: str) -> dict[str, Any]:
     return template
 
 
-def _exists(admin: kube.Kube, name: str) -> bool:
-    try:
-        admin.get(kube.TEMPLATE, name, "kadense")
-        return True
-    except kube.NotFound:
-        return False
-
-
 def test_with_the_webhook_stopped_creation_is_refused_and_nothing_is_created(cluster: LocalCluster,
                                                                             admin: kube.Kube) -> None:
     with webhook_stack(cluster) as stack:
@@ -43,7 +35,7 @@ def test_with_the_webhook_stopped_creation_is_refused_and_nothing_is_created(clu
         done = cluster.kubectl("apply", "-f", "-", identity=OFFICER, input=yaml.safe_dump(_template("no-webhook")))
         assert done.returncode != 0
         assert 'failed calling webhook "templates.mutate.jupyternetes.kadense.io"' in done.stderr
-        assert not _exists(admin, "no-webhook")
+        assert not admin.exists(kube.TEMPLATE, "no-webhook", "kadense")
         instance = seeds.seed_instance()
         instance["metadata"]["name"] = "no-webhook"
         done = cluster.kubectl("apply", "-f", "-", identity=HUB, input=yaml.safe_dump(instance))
@@ -57,7 +49,7 @@ def test_with_opa_stopped_the_webhook_denies_and_says_why(cluster: LocalCluster,
         assert done.returncode != 0
         assert f"the policy engine (OPA at {stack.opa_url}) is unreachable" in done.stderr
         assert "nothing is admitted without a policy decision" in done.stderr
-        assert not _exists(admin, "no-opa")
+        assert not admin.exists(kube.TEMPLATE, "no-opa", "kadense")
 
 
 def test_certificate_rotation_while_requests_flow_loses_none(cluster: LocalCluster, admin: kube.Kube) -> None:
@@ -111,7 +103,7 @@ def test_the_operator_provisions_the_seed_instance_through_the_webhook(cluster: 
             assert cluster.kubectl("apply", "-f", "-", identity=OFFICER, input=template_yaml).returncode == 0
             with contextlib.suppress(kube.NotFound):
                 admin.delete(kube.INSTANCE, name, "default")
-            cluster_mod.wait_for("the old instance to go", lambda: not _instance_exists(admin, name), timeout=30)
+            cluster_mod.wait_for("the old instance to go", lambda: not admin.exists(kube.INSTANCE, name, "default"), timeout=30)
             done = cluster.kubectl("apply", "-f", "-", identity=HUB, input=instance_yaml)
             assert done.returncode == 0, done.stderr
 
@@ -133,11 +125,3 @@ def test_the_operator_provisions_the_seed_instance_through_the_webhook(cluster: 
             assert not any(v["name"].startswith("kube-api-access") for v in pod["spec"]["volumes"])
         finally:
             stop(cluster, operator)
-
-
-def _instance_exists(admin: kube.Kube, name: str) -> bool:
-    try:
-        admin.get(kube.INSTANCE, name, "default")
-        return True
-    except kube.NotFound:
-        return False

@@ -438,7 +438,7 @@ class LocalCluster:
             wait_for("kwok to mark the fake nodes Ready", lambda: all(_node_ready(admin, n) for n in node_names),
                      timeout, interval=0.2, process=self._process("kwok"))
             wait_for("the controller manager to create service accounts",
-                     lambda: _exists(admin, kube.KNOWN_TYPES[("v1", "ServiceAccount")], "default",
+                     lambda: admin.exists(kube.KNOWN_TYPES[("v1", "ServiceAccount")], "default",
                                      cfg.hub_namespace),
                      timeout, interval=0.2, process=self._process("kube-controller-manager"))
 
@@ -459,14 +459,6 @@ def _port_open(port: int) -> bool:
 def _ensure(client: kube.Kube, obj: dict[str, Any]) -> None:
     with contextlib.suppress(kube.Conflict):
         client.create(obj)
-
-
-def _exists(client: kube.Kube, rt: kube.ResourceType, name: str, namespace: str | None = None) -> bool:
-    try:
-        client.get(rt, name, namespace)
-        return True
-    except kube.NotFound:
-        return False
 
 
 def _crd_established(client: kube.Kube, name: str) -> bool:
