@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from jupyternetes import kube
+from jupyternetes.dev import components
 from jupyternetes.dev.cluster import HUB, OFFICER, LocalCluster
 from tests.security.drills import IMAGE, TEMPLATE
 from tests.support import processes
@@ -27,13 +28,8 @@ def stack(cluster: LocalCluster) -> Iterator[Stack]:
 def operator(cluster: LocalCluster, stack: Stack, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[processes.Component]:
     with processes.operator(cluster, Path(tmp_path_factory.mktemp("operator")),
-                            sealing_key_file=str(_sealing_key(cluster))) as component:
+                            sealing_key_file=str(components.sealing_keys(cluster)[0])) as component:
         yield component
-
-
-def _sealing_key(cluster: LocalCluster) -> Path:
-    from jupyternetes.dev import components
-    return components.sealing_keys(cluster)[0]
 
 
 @pytest.fixture(scope="package", autouse=True)

@@ -85,15 +85,23 @@ def _pod_ready(pod: Mapping[str, Any]) -> bool:
     return status.get("phase") == "Running" and bool(status.get("podIP")) and ready
 
 
-def pod_state(rendered: RenderedObject, pod: Mapping[str, Any] | None, outcome: Outcome | None) -> dict[str, Any]:
-    state: dict[str, Any] = {"resourceName": rendered.name}
-    if outcome is not None and (pod is None or outcome.state in (STATE_DENIED, STATE_ERROR, STATE_WAITING)):
+def _unobserved(state: dict[str, Any], body: Mapping[str, Any] | None, outcome: Outcome | None) -> bool:
+    """Fill in `state` where the object itself cannot say: the outcome of this pass wins when the object is missing
+    or the pass refused, failed or is waiting; a missing object with no outcome is pending. True when filled in."""
+    if outcome is not None and (body is None or outcome.state in (STATE_DENIED, STATE_ERROR, STATE_WAITING)):
         state["state"] = outcome.state
         if outcome.message:
             state["errorMessage"] = outcome.message
-        return state
-    if pod is None:
+        return True
+    if body is None:
         state["state"] = STATE_PENDING
+        return True
+    return False
+
+
+def pod_state(rendered: RenderedObject, pod: Mapping[str, Any] | None, outcome: Outcome | None) -> dict[str, Any]:
+    state: dict[str, Any] = {"resourceName": rendered.name}
+    if _unobserved(state, pod, outcome):
         return state
     status = pod.get("status") or {}
     phase = status.get("phase") or "Pending"
@@ -125,13 +133,7 @@ def object_state(rendered: RenderedObject, body: Mapping[str, Any] | None, outco
     if rendered.entry_kind == constants.ENTRY_OTHER:
         state["apiVersion"] = rendered.api_version
         state["kind"] = rendered.kind
-    if outcome is not None and (body is None or outcome.state in (STATE_DENIED, STATE_ERROR, STATE_WAITING)):
-        state["state"] = outcome.state
-        if outcome.message:
-            state["errorMessage"] = outcome.message
-        return state
-    if body is None:
-        state["state"] = STATE_PENDING
+    if _unobserved(state, body, outcome):
         return state
     phase = (body.get("status") or {}).get("phase")
     if phase:
