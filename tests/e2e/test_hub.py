@@ -101,6 +101,36 @@ def test_a_user_starts_a_server_through_the_rest_api_reaches_it_and_stops_it(sta
             assert admin.get(kube.PVC, pvc["metadata"]["name"], "default")  # the workspace is kept
 
 
+def _wait_stopped(api: httpx.Client, user: str, server: str = "", timeout: float = 60) -> None:
+    def stopped() -> bool:
+        model = api.get(f"/users/{user}").json()
+        return server not in model["servers"] and not model.get("pending")
+    cluster_mod.wait_for(f"{user}/{server} to stop", stopped, timeout=timeout, interval=0.3)
+
+
+@pytest.mark.parametrize(("user", "server"), [("rita", ""), ("sam", "notes")], ids=["default", "named"])
+def test_a_user_stops_and_starts_the_same_server_five_times_and_each_start_reaches_jupyterlab_with_a_working_token(
+    stack: Stack, user: str, server: str
+) -> None:
+    """Same instance name, one operator lifetime: every start gets a Secret with that start's API token. The
+    server's /api/status answers a user's token only after checking it with the hub using its own API token, so a
+    200 there proves the token in the pod works."""
+    prefix = f"/user/{user}/{server}/" if server else f"/user/{user}/"
+    path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+    with stack.api() as api:
+        for round_ in range(5):
+            response = _start(api, user, server)
+            assert response.status_code in (201, 202), (round_, response.text)
+            _wait_ready(api, user, server)
+            with _user_client(stack, api, user) as client:
+                status = client.get(prefix + "api/status")
+                assert status.status_code == 200, (round_, status.text)
+                lab = client.get(prefix + "lab")
+                assert lab.status_code == 200 and "JupyterLab" in lab.text, (round_, lab.status_code)
+            assert api.delete(path).status_code in (202, 204)
+            _wait_stopped(api, user, server)
+
+
 def test_named_servers(stack: Stack) -> None:
     with stack.api() as api:
         assert _start(api, "carol", "analysis").status_code in (201, 202)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jupyternetes import naming, sealing
+from jupyternetes import models, naming, sealing
 from jupyternetes.spawner import SpawnError
 from jupyternetes.spawner import profiles
 from jupyternetes.spawner.spawner import _progress_messages, has_failed, is_ready, server_url
@@ -66,9 +66,8 @@ class TestTheInstance:
         assert "t0ken-for-tests" not in text
         assert set(body["spec"]["sealedVariables"]) == {"jupyterhub.api_token", "jupyterhub.env.JUPYTERHUB_API_TOKEN",
                                                         "jupyterhub.env.JPY_API_TOKEN"}
-        for variable, value in body["spec"]["sealedVariables"].items():
-            assert sealing.open_sealed(KEY, value, namespace="default", instance="jupyter-jovyan",
-                                       variable=variable) == "t0ken-for-tests"
+        opened = sealing.open_instance(KEY, models.parse_instance(body))
+        assert opened == dict.fromkeys(body["spec"]["sealedVariables"], "t0ken-for-tests")
 
     def test_without_the_operators_key_nothing_is_sent(self) -> None:
         with pytest.raises(SpawnError, match="operator_public_key is not configured"):

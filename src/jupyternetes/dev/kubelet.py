@@ -143,21 +143,33 @@ class Kubelet:
         return ipaddress.ip_address(ip).is_loopback
 
     async def _start(self, key: str, pod: dict[str, Any]) -> None:
+        """Start the pod's containers; like a kubelet, a pod that cannot start yet (a Secret it reads is missing) is
+        tried again with a growing delay, up to 10 s, until it starts or is stopped."""
         pod_dir = self.state_dir / "pods" / key.replace("/", "_")
         pod_dir.mkdir(parents=True, exist_ok=True)
-        handles: list[Any] = []
+        delay = 0.5
         try:
-            for container in pod["spec"]["containers"]:
-                if self.mode == "respond":
-                    handles += await self._respond(pod, container)
-                else:
-                    handles.append(await self._run(pod, container, pod_dir))
-            self.running[key] = handles
-            logger.info("started %s (%s)", key, self.mode)
-        except Exception:  # noqa: BLE001 - a pod that cannot start is logged, as a kubelet would report it
-            logger.exception("could not start %s", key)
-            for handle in handles:
-                await self._close(handle)
+            while True:
+                handles: list[Any] = []
+                try:
+                    for container in pod["spec"]["containers"]:
+                        if self.mode == "respond":
+                            handles += await self._respond(pod, container)
+                        else:
+                            handles.append(await self._run(pod, container, pod_dir))
+                    self.running[key] = handles
+                    logger.info("started %s (%s)", key, self.mode)
+                    return
+                except asyncio.CancelledError:
+                    for handle in handles:
+                        await self._close(handle)
+                    raise
+                except Exception as error:  # noqa: BLE001 - logged, as a kubelet reports CreateContainerConfigError
+                    logger.warning("could not start %s, trying again in %.1fs: %s", key, delay, error)
+                    for handle in handles:
+                        await self._close(handle)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
         finally:
             self.pending.pop(key, None)
 
@@ -206,6 +218,7 @@ class Kubelet:
     async def _stop(self, key: str) -> None:
         task = self.pending.pop(key, None)
         if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for handle in self.running.pop(key, []):

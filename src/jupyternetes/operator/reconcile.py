@@ -3,8 +3,17 @@
 Level-triggered and idempotent. Every generated object has a deterministic name, so creating twice is impossible (the
 API server answers 409) and a restarted operator finds what it made before. All checks that can refuse an instance
 (template namespace, missing template, render errors, kinds not on the allowlist) run before anything is created, so
-a refused instance leaves nothing half-made behind. Reads come from watch caches; the API calls per instance are the
-creates, one status write per change, and the Events.
+a refused instance leaves nothing half-made behind.
+
+Every object the instance depends on is observed, never assumed. Pods and PVCs come from watch caches, which see a
+deletion as it happens. The instance's Secret and other resources are not watched (the operator may not list or
+watch Secrets), so they are read by name whenever the pods do not yet prove them: while any pod of the instance is
+not Running and Ready, and at least once per resync period. A missing one is made again, and the pods wait for it.
+
+Ownership is proven, not read from labels: an object is the instance's only when its controller ownerReference
+carries the instance's uid. A kept workspace PVC (no owner) is reused only when it carries Jupyternetes' labels for
+this instance and entry, which the admission policy lets nobody but the operator set. Anything else that holds a
+generated name is a `NameConflict`, never adopted.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from jupyternetes import constants, kube, models, render, sealing
 from jupyternetes.models import STATE_DENIED, STATE_ERROR, STATE_WAITING
@@ -35,6 +44,10 @@ class Result:
     requeue_after: float | None = None
 
 
+#: Kinds the operator watches: the cache sees their deletion. Everything else is read by name (see the docstring).
+WATCHED_KINDS: Final = frozenset({"Pod", "PersistentVolumeClaim"})
+
+
 @dataclass
 class _Pass:
     """Everything one reconcile pass observed, did and decided."""
@@ -43,6 +56,7 @@ class _Pass:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     problem: Problem | None = None
     requeue_after: float | None = None
+    secret: render.RenderedObject | None = None
 
 
 def _now() -> str:
@@ -53,6 +67,32 @@ def owner_reference(instance: Mapping[str, Any]) -> dict[str, Any]:
     meta = instance["metadata"]
     return {"apiVersion": constants.API_VERSION, "kind": constants.INSTANCE_KIND, "name": meta["name"],
             "uid": meta["uid"], "controller": True}
+
+
+def controller_reference(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The object's controller ownerReference, if it has one."""
+    refs = (body.get("metadata") or {}).get("ownerReferences") or []
+    return next((dict(ref) for ref in refs if isinstance(ref, dict) and ref.get("controller")), None)
+
+
+def controller_uid(body: Mapping[str, Any]) -> str | None:
+    owner = controller_reference(body)
+    return str(owner.get("uid")) if owner is not None else None
+
+
+def kept_workspace(existing: Mapping[str, Any], rendered: render.RenderedObject) -> bool:
+    """A workspace PVC that Jupyternetes made for this instance name and entry and kept beyond an earlier instance
+    (perhaps from another template): no owner at all, and the labels and annotation that name the instance and entry. Only the operator can create an
+    object with these labels (the admission policy refuses anyone else), so they prove who made it."""
+    meta = existing.get("metadata") or {}
+    if meta.get("ownerReferences"):
+        return False
+    expected = rendered.manifest["metadata"]
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    return (all(labels.get(key) == expected["labels"][key] for key in constants.INSTANCE_LABELS)
+            and annotations.get(constants.ANNOTATION_INSTANCE_NAME)
+            == expected["annotations"][constants.ANNOTATION_INSTANCE_NAME])
 
 
 def classify(error: kube.ApiError) -> tuple[str, bool]:
@@ -190,50 +230,93 @@ class Reconciler:
                 work.problem = Problem(status_mod.REASON_SEALED, "the instance has sealed variables, but the "
                                        "operator has no sealing key (settings: sealing_key_file)", retrying=False)
                 return None
-            meta = model.metadata
             try:
-                opened = {name: sealing.open_sealed(self.sealing_key, value, namespace=meta.namespace or "",
-                                                    instance=meta.name, variable=name)
-                          for name, value in model.spec.sealed_variables.items()}
+                opened = sealing.open_instance(self.sealing_key, model)
             except sealing.SealingError as error:
                 work.problem = Problem(status_mod.REASON_SEALED, str(error), retrying=False)
                 return None
         manifest = render.instance_secret(model, opened)
         if manifest is None:
             return None
-        return render.RenderedObject(constants.SECRET_ENTRY, constants.SECRET_ENTRY, manifest)
+        return render.RenderedObject(constants.ENTRY_SECRET, constants.SECRET_ENTRY, manifest)
+
+    def _pods_prove_dependencies(self, instance: dict[str, Any], manifests: render.Manifests) -> bool:
+        """Whether every pod of the instance is Running and Ready: its containers started with everything they
+        needed, so the unwatched objects need not be read again before the next resync."""
+        namespace = instance["metadata"]["namespace"]
+        uid = instance["metadata"]["uid"]
+        for pod in manifests.pods:
+            body = self.cache.get_object(pod.kind, namespace, pod.name)
+            if body is None or controller_uid(body) != uid or status_mod.pod_state(pod, body, None).get(
+                    "state") != models.STATE_RUNNING:
+                return False
+        return bool(manifests.pods)
 
     async def _act(self, instance: dict[str, Any], manifests: render.Manifests, work: _Pass) -> None:
         previous = status_mod.current(instance)
         keep_pvcs = self.settings.pvc_retention == "keep"
-        secret = self._secret(instance, work)
+        proven = self._pods_prove_dependencies(instance, manifests)
+        work.secret = self._secret(instance, work)
         if work.problem is not None:
             return
-        if secret is not None:
+        needed: list[render.RenderedObject] = []
+        if work.secret is not None:
             # Pods read it through secretKeyRef or envFrom: it must exist before them.
-            await self._ensure(instance, secret, owned=True, previous={}, work=work, quiet=True)
-            work.observed.pop(secret.name, None)
+            previous_secret = {constants.SECRET_ENTRY: previous["secret"]} if previous.get("secret") else {}
+            await self._ensure(instance, work.secret, owned=True, previous=previous_secret, work=work, proven=proven)
+            needed.append(work.secret)
             if work.problem is not None:
                 return
         for pvc in manifests.pvcs:
-            await self._ensure(instance, pvc, owned=not keep_pvcs, previous=previous.get("pvcs", {}), work=work)
+            await self._ensure(instance, pvc, owned=not keep_pvcs, previous=previous.get("pvcs", {}), work=work,
+                               proven=proven)
         if work.problem is not None:
             return
-        if any(work.outcomes.get(p.name, Outcome("")).state == STATE_WAITING for p in manifests.pvcs):
-            # Pods mount the PVCs: they wait until every PVC exists and is not being deleted.
+        missing = [o for o in (*needed, *manifests.pvcs)
+                   if work.outcomes.get(o.name, Outcome("")).state == STATE_WAITING]
+        if missing:
+            # Pods mount the PVCs and read the Secret: they wait until each exists, is theirs and is not going away.
+            what = ", ".join(f"{o.kind} {o.name}" for o in missing)
             for pod in manifests.pods:
-                work.outcomes[pod.name] = Outcome(STATE_WAITING, "waiting for the PVCs it mounts")
+                if self.cache.get_object(pod.kind, instance["metadata"]["namespace"], pod.name) is None:
+                    work.outcomes[pod.name] = Outcome(STATE_WAITING, f"waiting for {what}")
+                    continue
+                await self._ensure(instance, pod, owned=True, previous=previous.get("pods", {}), work=work,
+                                   proven=proven)
             return
         for pod in manifests.pods:
-            await self._ensure(instance, pod, owned=True, previous=previous.get("pods", {}), work=work)
+            await self._ensure(instance, pod, owned=True, previous=previous.get("pods", {}), work=work, proven=proven)
         for other in manifests.others:
-            await self._ensure(instance, other, owned=True, previous=previous.get("otherResources", {}), work=work)
+            await self._ensure(instance, other, owned=True, previous=previous.get("otherResources", {}), work=work,
+                               proven=proven)
+
+    async def _observe(self, instance: dict[str, Any], rendered: render.RenderedObject, *,
+                       proven: bool) -> dict[str, Any] | None:
+        """The object as it is now: from the watch cache for watched kinds; otherwise from the cache only while the
+        instance's pods prove it and the last read is younger than a resync period, else read by name."""
+        namespace = instance["metadata"]["namespace"]
+        cached = self.cache.get_object(rendered.kind, namespace, rendered.name)
+        if rendered.kind in WATCHED_KINDS:
+            return cached
+        if (cached is not None and proven and controller_uid(cached) == instance["metadata"]["uid"]
+                and self.cache.age(cached) < self.settings.resync_seconds):
+            return cached
+        current = await self._get(rendered, namespace)
+        if current is None:
+            self.cache.forget_object(rendered.kind, namespace, rendered.name)
+        else:
+            self.cache.put_object(current, read=True)
+        return current
 
     async def _ensure(self, instance: dict[str, Any], rendered: render.RenderedObject, *, owned: bool,
-                      previous: Mapping[str, Any], work: _Pass, quiet: bool = False) -> None:
+                      previous: Mapping[str, Any], work: _Pass, proven: bool) -> None:
         meta = instance["metadata"]
         namespace = meta["namespace"]
-        existing = self.cache.get_object(rendered.kind, namespace, rendered.name)
+        try:
+            existing = await self._observe(instance, rendered, proven=proven)
+        except kube.ApiError as error:
+            self._failed(instance, rendered, error, work, verb="reading")
+            return
         created = False
         if existing is None:
             manifest = dict(rendered.manifest)
@@ -251,16 +334,13 @@ class Reconciler:
                 work.outcomes[rendered.name] = Outcome(STATE_WAITING, "created but not yet visible; looking again")
                 work.requeue_after = self.settings.waiting_requeue_seconds
                 return
-            self.cache.put_object(existing)
-        if not self._belongs(instance, rendered, existing, owned, work):
+            self.cache.put_object(existing, read=True)
+        if not self._belongs(instance, rendered, existing, work):
             return
         work.observed[rendered.name] = existing
-        if quiet:
-            if created:
-                self.recorder.normal(instance, events.CREATED, f"Created Secret {rendered.name} with the instance's "
-                                     "sealed variables and hub environment")
-            return
         noun = f"{rendered.kind} {rendered.name} (template entry {rendered.entry_name!r})"
+        if rendered.entry_kind == constants.ENTRY_SECRET:
+            noun = f"Secret {rendered.name} with the instance's sealed variables and hub environment"
         was = (previous.get(rendered.entry_name) or {}).get("state")
         if created and was in (None, models.STATE_PENDING):
             self.recorder.normal(instance, events.CREATED, f"Created {noun}")
@@ -272,45 +352,53 @@ class Reconciler:
     async def _get(self, rendered: render.RenderedObject, namespace: str) -> dict[str, Any] | None:
         rt = await self.api.resource(rendered.api_version, rendered.kind)
         try:
-            return await self.api.get(rt, rendered.name, namespace)
+            body = await self.api.get(rt, rendered.name, namespace)
         except kube.NotFound:
             return None
+        return {"kind": rendered.kind, **body}
 
     def _belongs(self, instance: dict[str, Any], rendered: render.RenderedObject, existing: dict[str, Any],
-                 owned: bool, work: _Pass) -> bool:
-        """Whether `existing` is this instance's object; records why not (a conflict, or an old one going away)."""
+                 work: _Pass) -> bool:
+        """Whether `existing` is provably this instance's object; records why not (a conflict, or an earlier
+        instance's object that the garbage collector is removing)."""
         meta = existing.get("metadata") or {}
-        annotations = meta.get("annotations") or {}
-        name = instance["metadata"]["name"]
-        if annotations.get(constants.ANNOTATION_INSTANCE_NAME) != name or (
-            (meta.get("labels") or {}).get(constants.LABEL_ENTRY) != rendered.entry_name
-        ):
-            message = (f"{rendered.kind} {rendered.name} already exists and was not made for this instance's entry "
-                       f"{rendered.entry_name!r}; delete or rename it")
-            work.outcomes[rendered.name] = Outcome(STATE_ERROR, message)
-            work.problem = Problem(status_mod.REASON_CONFLICT, message, retrying=False)
-            return False
+        name, namespace = instance["metadata"]["name"], instance["metadata"]["namespace"]
+        owner = controller_reference(existing)
+        if owner is not None and owner.get("uid") == instance["metadata"]["uid"]:
+            made_for = ((meta.get("labels") or {}).get(constants.LABEL_ENTRY),
+                        (meta.get("annotations") or {}).get(constants.ANNOTATION_INSTANCE_NAME))
+            if made_for == (rendered.entry_name, name) and not meta.get("deletionTimestamp"):
+                return True
         if meta.get("deletionTimestamp"):
             work.outcomes[rendered.name] = Outcome(STATE_WAITING, f"the previous {rendered.kind} is being deleted")
             work.requeue_after = self.settings.waiting_requeue_seconds
             return False
-        owners = [ref.get("uid") for ref in meta.get("ownerReferences") or []]
-        if owned and owners and instance["metadata"]["uid"] not in owners:
+        if (owner is not None and owner.get("name") == name and owner.get("kind") == constants.INSTANCE_KIND
+                and owner.get("apiVersion") == constants.API_VERSION):
             work.outcomes[rendered.name] = Outcome(
                 STATE_WAITING, f"the {rendered.kind} of an earlier instance named {name!r} is still being removed")
             work.requeue_after = self.settings.waiting_requeue_seconds
             return False
-        return True
+        if rendered.entry_kind == constants.ENTRY_PVC and kept_workspace(existing, rendered):
+            return True
+        whose = (f"it is controlled by {owner.get('kind')} {owner.get('name')} (uid {owner.get('uid')})"
+                 if owner is not None else "it has no owner reference to this instance")
+        message = (f"{rendered.kind} {namespace}/{rendered.name} already exists and was not made by Jupyternetes "
+                   f"for this instance's entry {rendered.entry_name!r} ({whose}); Jupyternetes will not use it. "
+                   "Delete or rename it, and the operator makes its own")
+        work.outcomes[rendered.name] = Outcome(STATE_ERROR, message)
+        work.problem = Problem(status_mod.REASON_CONFLICT, message, retrying=True)
+        return False
 
     def _failed(self, instance: dict[str, Any], rendered: render.RenderedObject, error: kube.ApiError,
-                work: _Pass) -> None:
-        reason, retrying = classify(error)
+                work: _Pass, verb: str = "creating") -> None:
+        reason, retrying = classify(error) if verb == "creating" else (status_mod.REASON_API_ERROR, True)
         state = STATE_DENIED if reason == status_mod.REASON_DENIED else STATE_ERROR
         work.outcomes[rendered.name] = Outcome(state, error.message)
         if work.problem is None:
-            work.problem = Problem(reason, f"creating {rendered.kind} {rendered.name}: {error.message}", retrying)
-        logger.warning("%s/%s: creating %s %s failed (%s): %s", instance["metadata"]["namespace"],
-                       instance["metadata"]["name"], rendered.kind, rendered.name, error.status, error.message)
+            work.problem = Problem(reason, f"{verb} {rendered.kind} {rendered.name}: {error.message}", retrying)
+        logger.warning("%s/%s: %s %s %s failed (%s): %s", instance["metadata"]["namespace"],
+                       instance["metadata"]["name"], verb, rendered.kind, rendered.name, error.status, error.message)
 
     # Reporting: status and the Events for what changed --------------------------------------------------------------
 
@@ -319,13 +407,14 @@ class Reconciler:
         new = status_mod.build(
             generation=instance["metadata"].get("generation"),
             manifests=manifests,
+            secret=work.secret,
             observed=work.observed,
             outcomes=work.outcomes,
             problem=work.problem,
             previous=previous,
             now=_now(),
         )
-        if any(s.get("state") == STATE_WAITING for kind in ("pods", "pvcs") for s in new[kind].values()):
+        if any(s.get("state") == STATE_WAITING for s in status_mod.states(new)):
             work.requeue_after = work.requeue_after or self.settings.waiting_requeue_seconds
         self._transition_events(instance, previous, new)
         if new == previous:

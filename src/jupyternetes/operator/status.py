@@ -1,7 +1,9 @@
 """Pure computation of an instance's status from what the operator observed and decided. No API calls.
 
 The status is what the spawner and people rely on: per rendered object its name, state and error message (for pods
-also phase, IP and port), summaries per kind, and three conditions: Ready, Progressing and Degraded.
+also phase, IP and port), the instance's own Secret when it has one, summaries per kind, and three conditions: Ready,
+Progressing and Degraded. Ready is True only when every pod runs and everything the pods need (PVCs, the Secret,
+other resources) was observed in place by the same pass.
 """
 
 from __future__ import annotations
@@ -180,10 +182,17 @@ def _condition(type_: str, true: bool, reason: str, message: str, generation: in
     return condition
 
 
+def states(status: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every per-object state in a status: pods, PVCs, other resources and the Secret."""
+    found = [s for kind in ("pods", "pvcs", "otherResources") for s in (status.get(kind) or {}).values()]
+    return found + ([status["secret"]] if status.get("secret") else [])
+
+
 def build(
     *,
     generation: int | None,
     manifests: Manifests | None,
+    secret: RenderedObject | None = None,
     observed: Mapping[str, Mapping[str, Any]],
     outcomes: Mapping[str, Outcome],
     problem: Problem | None,
@@ -197,6 +206,8 @@ def build(
     """
     previous = previous or {}
     status: dict[str, Any] = {"pods": {}, "pvcs": {}, "otherResources": {}}
+    if secret is not None:
+        status["secret"] = object_state(secret, observed.get(secret.name), outcomes.get(secret.name))
     if manifests is not None:
         for pvc in manifests.pvcs:
             status["pvcs"][pvc.entry_name] = object_state(pvc, observed.get(pvc.name), outcomes.get(pvc.name))
@@ -218,8 +229,9 @@ def build(
 
     failed_pod = next((s for s in status["pods"].values() if s["state"] == STATE_FAILED), None)
     succeeded = bool(pod_states) and all(s == STATE_SUCCEEDED for s in pod_states)
+    secret_state = (status.get("secret") or {}).get("state", STATE_PROVISIONED)
     ready = (manifests is not None and problem is None and all(s == STATE_RUNNING for s in pod_states)
-             and status["pvcsProvisioned"] == STATE_PROVISIONED
+             and status["pvcsProvisioned"] == STATE_PROVISIONED and secret_state == STATE_PROVISIONED
              and all(s == STATE_PROVISIONED for states in by_kind.values() for s in states))
 
     if problem is not None:
@@ -234,7 +246,8 @@ def build(
         ready_reason, ready_message = REASON_READY, f"running: {addresses}" if addresses else "provisioned"
     else:
         unfinished = [*(p for p in status["pods"].values() if p["state"] != STATE_RUNNING),
-                      *(o for o in (*status["pvcs"].values(), *status["otherResources"].values())
+                      *(o for o in (*([status["secret"]] if "secret" in status else []), *status["pvcs"].values(),
+                                    *status["otherResources"].values())
                         if o["state"] != STATE_PROVISIONED)]
         detail = "; ".join(f"{s['resourceName']}: {s.get('errorMessage') or s['state'].lower()}" for s in unfinished)
         ready_reason = REASON_WAITING if any(s["state"] == STATE_WAITING for s in unfinished) else REASON_PROVISIONING

@@ -229,12 +229,12 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             target = secrets if key in self.sealed_env else plain
             target[constants.ENV_VARIABLE_PREFIX + key] = str(value)
         plain.update({str(k): str(v) for k, v in {**self.variables, **(profile.get("variables") or {})}.items()})
-        public = self._public_key()
-        sealed = {variable: sealing.seal(public, value, namespace=namespace, instance=name, variable=variable)
-                  for variable, value in secrets.items()}
         template = {"name": profile["template"]}
         if profile.get("template_namespace"):
             template["namespace"] = profile["template_namespace"]
+        bound_to = sealing.binding(namespace=namespace, instance=name, template_name=template["name"],
+                                   template_namespace=template.get("namespace", namespace), variables=plain)
+        sealed = sealing.seal_instance(self._public_key(), secrets, bound_to=bound_to)
         return {
             "apiVersion": constants.API_VERSION,
             "kind": constants.INSTANCE_KIND,
