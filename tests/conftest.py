@@ -9,6 +9,7 @@ import pytest
 
 from jupyternetes import kube
 from jupyternetes.dev import cluster as cluster_mod
+from jupyternetes.dev import rbac
 
 
 @pytest.fixture(scope="session")
@@ -23,10 +24,19 @@ def admin(cluster: cluster_mod.LocalCluster) -> Iterator[kube.Kube]:
         yield client
 
 
+@pytest.fixture(scope="session")
+def hub(cluster: cluster_mod.LocalCluster) -> Iterator[kube.Kube]:
+    """JupyterHub's identity: the only one that may create instances (RBAC, the admission policy and the webhook)."""
+    with cluster.kube(cluster_mod.HUB) as client:
+        yield client
+
+
 @pytest.fixture
-def namespace(admin: kube.Kube) -> Iterator[str]:
-    """A fresh namespace for one test, deleted afterwards."""
+def namespace(cluster: cluster_mod.LocalCluster, admin: kube.Kube) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards, where the hub may create instances as in its own."""
     name = f"test-{uuid.uuid4().hex[:8]}"
     admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    for obj in rbac.hub_objects(name, cluster.config.hub_namespace):
+        admin.create(obj)
     yield name
     admin.delete(kube.NAMESPACE, name)

@@ -4,9 +4,10 @@ One definition, used by the local control plane (which creates them), by the web
 current) and by the chart's tests (which hold the chart's copy to this one).
 
 Choices that matter for security: `failurePolicy: Fail` (no webhook, no admission), a short timeout, `sideEffects:
-None`, `kube-system` and the webhook's own namespace exempt (so the webhook can always be repaired), and, for pods and
-PVCs, a CEL match condition so that only objects that carry Jupyternetes labels or annotations, or that the operator
-creates, are sent: every other pod in the cluster is untouched and pays nothing.
+None`, `kube-system` and the webhook's own namespace exempt (so the webhook can always be repaired; the admission
+policies keep the operator out of them), and, for the kinds Jupyternetes makes (pods, PVCs, Secrets, Services,
+ConfigMaps), a CEL match condition so that only what the operator creates, or objects that carry Jupyternetes labels,
+annotations or an owner reference to an instance, are sent: every other object in the cluster pays nothing.
 
 Only templates are mutated (their pods get the secure defaults when a template is stored), so the pods rendered from
 them are complete as created, and pod creation pays for one webhook call, not two.
@@ -26,14 +27,17 @@ _API: Final = "admissionregistration.k8s.io/v1"
 
 
 def _jupyternetes_match(operator_user: str) -> str:
-    """CEL: the object (or, on update, its old self) is Jupyternetes', or the operator is asking."""
+    """CEL: the operator creates something, or the object (or, on update, its old self) is Jupyternetes': a label or
+    annotation under jupyternetes.kadense.io/, the managed-by label, or an owner reference to a notebook instance."""
     def ours(var: str) -> str:
         return (f"(has({var}.metadata.labels) && {var}.metadata.labels.exists(k, k.startsWith('"
                 f"{constants.LABEL_PREFIX}') || (k == '{constants.LABEL_MANAGED_BY}' && "
                 f"{var}.metadata.labels[k] == '{constants.MANAGED_BY}'))) || (has({var}.metadata.annotations) && "
-                f"'{constants.ANNOTATION_INSTANCE_NAME}' in {var}.metadata.annotations)")
-    return (f"request.userInfo.username == '{operator_user}' || (object != null && ({ours('object')})) || "
-            f"(oldObject != null && ({ours('oldObject')}))")
+                f"{var}.metadata.annotations.exists(k, k.startsWith('{constants.LABEL_PREFIX}'))) || "
+                f"(has({var}.metadata.ownerReferences) && {var}.metadata.ownerReferences.exists(r, "
+                f"r.kind == '{constants.INSTANCE_KIND}' && r.apiVersion.startsWith('{constants.GROUP}/')))")
+    return (f"(request.userInfo.username == '{operator_user}' && request.operation == 'CREATE') || "
+            f"(object != null && ({ours('object')})) || (oldObject != null && ({ours('oldObject')}))")
 
 
 def _client(url: str | None, service: tuple[str, str] | None, path: str, ca_bundle: bytes) -> dict[str, Any]:
@@ -89,7 +93,8 @@ def configurations(
             {"name": f"workloads.{VALIDATING_NAME}", **common,
              "clientConfig": _client(url, service, "/validate", ca_bundle),
              "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-                        "resources": ["pods", "pods/ephemeralcontainers", "pods/resize", "persistentvolumeclaims"],
+                        "resources": ["pods", "pods/ephemeralcontainers", "pods/resize", "persistentvolumeclaims",
+                                      "secrets", "services", "configmaps"],
                         "scope": "Namespaced"}],
              "matchConditions": ours},
         ],

@@ -44,6 +44,8 @@ MANAGED_BY: Final = "jupyternetes"
 #: Full (unshortened) name of the instance, for people and tools that need it when the label is hashed.
 ANNOTATION_INSTANCE_NAME: Final = LABEL_PREFIX + "instance-name"
 
+#: The labels that tie an object to an instance name and template entry, whatever the template.
+INSTANCE_LABELS: Final = (LABEL_MANAGED_BY, LABEL_INSTANCE, LABEL_ENTRY, LABEL_ENTRY_KIND)
 #: Labels that the renderer sets on every object and that no template may set itself.
 RESERVED_LABELS: Final = frozenset(
     {LABEL_INSTANCE, LABEL_TEMPLATE, LABEL_TEMPLATE_NAMESPACE, LABEL_ENTRY, LABEL_ENTRY_KIND, LABEL_MANAGED_BY}
@@ -66,6 +68,7 @@ DERIVED_VARIABLE_PREFIX: Final = "jupyternetes."
 ENTRY_POD: Final = "pod"
 ENTRY_PVC: Final = "pvc"
 ENTRY_OTHER: Final = "other"
+ENTRY_SECRET: Final = "secret"
 
 #: Template entry name of the instance's own Secret (sealed variables opened, and the hub's environment).
 SECRET_ENTRY: Final = "secret"

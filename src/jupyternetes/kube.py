@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 import httpx
 import yaml
@@ -88,16 +89,27 @@ class ResourceType:
     namespaced: bool = True
 
     def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        """The URL path of the collection or object. Every segment that comes from data (namespace, name,
+        subresource) is checked and quoted, so that no value can change which object is read or written."""
         prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
         parts = [prefix]
         if self.namespaced and namespace:
-            parts.append(f"namespaces/{namespace}")
+            parts.append(f"namespaces/{_segment(namespace, 'namespace')}")
         parts.append(self.plural)
         if name:
-            parts.append(name)
+            parts.append(_segment(name, "name"))
             if subresource:
-                parts.append(subresource)
+                parts.append(_segment(subresource, "subresource"))
         return "/".join(parts)
+
+
+def _segment(value: str, what: str) -> str:
+    """One path segment, percent-quoted; a value that is no name at all (empty, a dot segment, a slash, a control
+    character) is refused, never sent."""
+    if not isinstance(value, str) or value in ("", ".", "..") or "/" in value or "%" in value or any(
+            ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise ValueError(f"{what} {value!r} is not a Kubernetes object name; refusing to build a request path from it")
+    return quote(value, safe="")
 
 
 def _rt(api_version: str, kind: str, plural: str, namespaced: bool = True) -> ResourceType:
@@ -138,6 +150,10 @@ KNOWN_TYPES: Final[dict[tuple[str, str], ResourceType]] = {
             namespaced=False),
         _rt("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations",
             namespaced=False),
+        _rt("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies",
+            namespaced=False),
+        _rt("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding",
+            "validatingadmissionpolicybindings", namespaced=False),
         _rt("authentication.k8s.io/v1", "SelfSubjectReview", "selfsubjectreviews", namespaced=False),
         _rt("authorization.k8s.io/v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", namespaced=False),
         _rt("authorization.k8s.io/v1", "SubjectAccessReview", "subjectaccessreviews", namespaced=False),
@@ -151,6 +167,7 @@ KNOWN_TYPES: Final[dict[tuple[str, str], ResourceType]] = {
 POD: Final = KNOWN_TYPES[("v1", "Pod")]
 PVC: Final = KNOWN_TYPES[("v1", "PersistentVolumeClaim")]
 SECRET: Final = KNOWN_TYPES[("v1", "Secret")]
+SERVICE_ACCOUNT: Final = KNOWN_TYPES[("v1", "ServiceAccount")]
 CONFIG_MAP: Final = KNOWN_TYPES[("v1", "ConfigMap")]
 EVENT: Final = KNOWN_TYPES[("v1", "Event")]
 NAMESPACE: Final = KNOWN_TYPES[("v1", "Namespace")]

@@ -7,19 +7,24 @@ schema already checks their structure against the Kubernetes OpenAPI, and the re
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from jupyternetes import constants
+from jupyternetes import constants, naming
 
 #: Template entry names become part of object names and of variables such as `jupyternetes.pvcs.<name>`.
 ENTRY_NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 ENTRY_NAME_MAX_LENGTH: Final = 40
 #: Variable names: what may appear between braces in a template.
 VARIABLE_NAME_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
+MAX_VARIABLE_NAME_LENGTH: Final = 253
+#: Bounds the CRD sets on an instance's variables (the policy data may set tighter ones).
+MAX_VARIABLES: Final = 256
+MAX_VARIABLE_VALUE_LENGTH: Final = 65536
 
 # States of one rendered object in the instance status.
 STATE_PENDING: Final = "Pending"
@@ -127,14 +132,43 @@ class Template(_Model):
 
 
 class TemplateRef(_Model):
-    name: str = Field(min_length=1)
-    namespace: str | None = None
+    """Which template an instance renders. Both parts become part of a request path, so both must be names."""
+
+    name: str = Field(min_length=1, max_length=naming.DNS1123_SUBDOMAIN_MAX, pattern=naming.DNS1123_SUBDOMAIN_PATTERN)
+    namespace: str | None = Field(default=None, min_length=1, max_length=naming.DNS1123_LABEL_MAX,
+                                  pattern=naming.DNS1123_LABEL_PATTERN)
+
+
+_VARIABLE_NAME = re.compile(VARIABLE_NAME_PATTERN)
+
+
+def _check_variables(variables: dict[str, str]) -> dict[str, str]:
+    if len(variables) > MAX_VARIABLES:
+        raise ValueError(f"{len(variables)} variables; at most {MAX_VARIABLES} are allowed")
+    for name, value in variables.items():
+        if len(name) > MAX_VARIABLE_NAME_LENGTH or not _VARIABLE_NAME.match(name):
+            raise ValueError(f"{name[:80]!r} is not a variable name: use letters, digits, '_', '.' and '-', not "
+                             f"starting with '.' or '-', at most {MAX_VARIABLE_NAME_LENGTH} characters")
+        if len(value) > MAX_VARIABLE_VALUE_LENGTH:
+            raise ValueError(f"the value of {name!r} is {len(value)} characters; at most "
+                             f"{MAX_VARIABLE_VALUE_LENGTH} are allowed")
+    return variables
 
 
 class InstanceSpec(_Model):
     template: TemplateRef
     variables: dict[str, str] = Field(default_factory=dict)
     sealed_variables: dict[str, str] = Field(default_factory=dict)
+
+    @pydantic.field_validator("variables")
+    @classmethod
+    def _plain_names(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_variables(value)
+
+    @pydantic.field_validator("sealed_variables")
+    @classmethod
+    def _sealed_names(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_variables(value)
 
     @pydantic.model_validator(mode="after")
     def _sealed_and_plain_apart(self) -> InstanceSpec:
@@ -171,6 +205,7 @@ class InstanceStatus(_Model):
     pods: dict[str, ResourceState] = Field(default_factory=dict)
     pvcs: dict[str, ResourceState] = Field(default_factory=dict)
     other_resources: dict[str, ResourceState] = Field(default_factory=dict)
+    secret: ResourceState | None = None
     pods_provisioned: str | None = None
     pvcs_provisioned: str | None = None
     other_resources_provisioned: dict[str, str] = Field(default_factory=dict)

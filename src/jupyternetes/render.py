@@ -263,6 +263,12 @@ def resolve_variables(template: Template, instance: Instance, extra: Mapping[str
                     f"spec.variables[{name!r}]: is derived by Jupyternetes as {derived[name]!r}, but the instance "
                     f"sets {value!r}; remove it or give the derived value"
                 )
+    for name in instance.spec.sealed_variables:
+        if name.startswith(constants.DERIVED_VARIABLE_PREFIX):
+            problems.append(
+                f"spec.sealedVariables[{name!r}]: names starting with {constants.DERIVED_VARIABLE_PREFIX!r} are "
+                "derived by Jupyternetes and cannot be sealed; remove it"
+            )
     if problems:
         raise RenderError(problems)
     merged.update(derived)
@@ -364,7 +370,8 @@ def instance_secret(instance: Instance, opened: Mapping[str, str]) -> dict[str, 
             "namespace": instance.metadata.namespace,
             "labels": {constants.LABEL_MANAGED_BY: constants.MANAGED_BY,
                        constants.LABEL_INSTANCE: naming.label_value(name),
-                       constants.LABEL_ENTRY: constants.SECRET_ENTRY},
+                       constants.LABEL_ENTRY: constants.SECRET_ENTRY,
+                       constants.LABEL_ENTRY_KIND: constants.ENTRY_SECRET},
             "annotations": {constants.ANNOTATION_INSTANCE_NAME: name},
         },
         "stringData": dict(sorted(data.items())),

@@ -86,7 +86,7 @@ def expected(rows: list[Row], account: str, verb: str, group: str, resource: str
 
 @pytest.fixture(scope="module")
 def installed() -> Iterator[LocalCluster]:
-    with cluster_mod.running() as local:
+    with cluster_mod.running(cluster_mod.ClusterConfig(admission_policies=False)) as local:
         with local.kube(ADMIN) as admin:
             for namespace in (HUB, USERS):
                 admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})

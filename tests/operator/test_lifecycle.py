@@ -20,11 +20,11 @@ LEASE = kube.KNOWN_TYPES[("coordination.k8s.io/v1", "Lease")]
 
 
 def test_deleting_an_instance_removes_its_pod_by_garbage_collection_even_with_the_operator_down_and_keeps_the_pvc(
-    cluster: LocalCluster, admin: kube.Kube, namespace: str, tmp_path: Path
+    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, tmp_path: Path
 ) -> None:
     admin.create(make_template(namespace))
     with processes.operator(cluster, tmp_path):
-        admin.create(make_instance(namespace, "kate"))
+        hub.create(make_instance(namespace, "kate"))
         ready = wait_condition(admin, namespace, "kate", "Ready")
     pod_name = ready["status"]["pods"]["notebook"]["resourceName"]
     pvc_name = ready["status"]["pvcs"]["workspace"]["resourceName"]
@@ -38,7 +38,7 @@ def test_deleting_an_instance_removes_its_pod_by_garbage_collection_even_with_th
 
     # The same user starts again: the same PVC comes back, reused.
     with processes.operator(cluster, tmp_path):
-        admin.create(make_instance(namespace, "kate"))
+        hub.create(make_instance(namespace, "kate"))
         again = wait_condition(admin, namespace, "kate", "Ready")
         cluster_mod.wait_for("the Reused event", lambda: "Reused" in reasons(admin, namespace, "kate"), timeout=10)
     assert again["status"]["pvcs"]["workspace"]["resourceName"] == pvc_name
@@ -46,11 +46,11 @@ def test_deleting_an_instance_removes_its_pod_by_garbage_collection_even_with_th
 
 
 def test_with_retention_delete_the_pvc_goes_with_its_instance(
-    cluster: LocalCluster, admin: kube.Kube, namespace: str, tmp_path: Path
+    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, tmp_path: Path
 ) -> None:
     admin.create(make_template(namespace))
     with processes.operator(cluster, tmp_path, pvc_retention="delete"):
-        admin.create(make_instance(namespace, "leo"))
+        hub.create(make_instance(namespace, "leo"))
         ready = wait_condition(admin, namespace, "leo", "Ready")
         pvc_name = ready["status"]["pvcs"]["workspace"]["resourceName"]
         pvc = admin.get(kube.PVC, pvc_name, namespace)
@@ -67,7 +67,7 @@ def _all_objects(admin: kube.Kube, namespace: str) -> tuple[list[dict], list[dic
 
 
 def test_killing_the_operator_at_any_point_during_provisioning_leaves_exactly_one_of_each_object(
-    cluster: LocalCluster, admin: kube.Kube, namespace: str, tmp_path: Path
+    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, tmp_path: Path
 ) -> None:
     admin.create(make_template(namespace))
     rng = random.Random(20261122)
@@ -79,7 +79,7 @@ def test_killing_the_operator_at_any_point_during_provisioning_leaves_exactly_on
             batch = [f"user-{round_}-{i:02d}" for i in range(8)]
             names += batch
             for name in batch:
-                admin.create(make_instance(namespace, name))
+                hub.create(make_instance(namespace, name))
             # Kill it outright as soon as it has started on this batch (plus a random few milliseconds).
             cluster_mod.wait_for("the operator to start on the batch", lambda b=batch: any(
                 labelled(admin, kube.PVC, namespace, n) for n in b), timeout=60)
@@ -105,7 +105,7 @@ def test_killing_the_operator_at_any_point_during_provisioning_leaves_exactly_on
 
 
 def test_of_two_replicas_only_the_leader_acts_and_the_other_takes_over_when_it_dies(
-    cluster: LocalCluster, admin: kube.Kube, namespace: str, tmp_path: Path
+    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, tmp_path: Path
 ) -> None:
     admin.create(make_template(namespace))
     first = processes.operator(cluster, tmp_path, identity="replica-a").start()
@@ -115,7 +115,7 @@ def test_of_two_replicas_only_the_leader_acts_and_the_other_takes_over_when_it_d
     try:
         cluster_mod.wait_for("replica-b to campaign", lambda: "waiting to become the leader" in second.log(),
                              timeout=30)
-        admin.create(make_instance(namespace, "mallory"))
+        hub.create(make_instance(namespace, "mallory"))
         wait_condition(admin, namespace, "mallory", "Ready")
         time.sleep(1)
         assert "event " in first.log()
@@ -125,7 +125,7 @@ def test_of_two_replicas_only_the_leader_acts_and_the_other_takes_over_when_it_d
         cluster_mod.wait_for("replica-b to take over", lambda: "became the leader" in second.log(), timeout=30)
         lease = admin.get(LEASE, "jupyternetes-operator", cluster.config.system_namespace)
         assert lease["spec"]["holderIdentity"] == "replica-b"
-        admin.create(make_instance(namespace, "niaj"))
+        hub.create(make_instance(namespace, "niaj"))
         wait_condition(admin, namespace, "niaj", "Ready")
         assert "event " in second.log()
     finally:
@@ -157,11 +157,11 @@ def test_a_replica_that_loses_its_lease_stops_acting_and_exits(
         admin.request("PUT", LEASE.path(namespace, "jupyternetes-operator"), body=lease)
 
 
-def test_objects_for_one_instance_are_labelled_for_it(admin: kube.Kube, cluster: LocalCluster, namespace: str,
+def test_objects_for_one_instance_are_labelled_for_it(admin: kube.Kube, hub: kube.Kube, cluster: LocalCluster, namespace: str,
                                                       tmp_path: Path) -> None:
     admin.create(make_template(namespace))
     with processes.operator(cluster, tmp_path):
-        admin.create(make_instance(namespace, "olivia"))
+        hub.create(make_instance(namespace, "olivia"))
         wait_condition(admin, namespace, "olivia", "Ready")
     for rt in (kube.POD, kube.PVC):
         (obj,) = labelled(admin, rt, namespace, "olivia")
@@ -172,7 +172,7 @@ def test_objects_for_one_instance_are_labelled_for_it(admin: kube.Kube, cluster:
 
 
 def test_allowlisted_other_resources_are_created_owned_by_the_instance(
-    cluster: LocalCluster, admin: kube.Kube, namespace: str, tmp_path: Path
+    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, tmp_path: Path
 ) -> None:
     # An admin who enables a kind also grants the operator's RBAC for it.
     rbac = "rbac.authorization.k8s.io/v1"
@@ -189,7 +189,7 @@ def test_allowlisted_other_resources_are_created_owned_by_the_instance(
                "body": {"data": {"user": "{jupyterhub.user.name}"}}}]
     admin.create(make_template(namespace, others=others))
     with processes.operator(cluster, tmp_path, allowed_kinds='["v1/ConfigMap"]'):
-        admin.create(make_instance(namespace, "peggy"))
+        hub.create(make_instance(namespace, "peggy"))
         ready = wait_condition(admin, namespace, "peggy", "Ready")
     state = ready["status"]["otherResources"]["settings"]
     assert state["state"] == "Provisioned" and state["kind"] == "ConfigMap"
@@ -199,13 +199,13 @@ def test_allowlisted_other_resources_are_created_owned_by_the_instance(
     assert config_map["metadata"]["ownerReferences"][0]["uid"] == ready["metadata"]["uid"]
 
 
-def test_a_status_write_is_refused_for_an_instance_replaced_under_the_same_name(admin: kube.Kube,
+def test_a_status_write_is_refused_for_an_instance_replaced_under_the_same_name(admin: kube.Kube, hub: kube.Kube,
                                                                                 namespace: str) -> None:
     """The premise of the operator's uid-guarded status patch, checked on the real API server: a JSON patch whose
     uid test fails is refused as a whole (422, with no detail, so the operator then reads the instance's uid), so a
     status computed for a deleted instance cannot land on its same-named successor."""
     admin.create(make_template(namespace))
-    created = admin.create(make_instance(namespace, "reborn"))
+    created = hub.create(make_instance(namespace, "reborn"))
     with pytest.raises(kube.ApiError) as refused:
         admin.patch(kube.INSTANCE, "reborn", [
             {"op": "test", "path": "/metadata/uid", "value": "00000000-0000-0000-0000-000000000000"},
@@ -220,17 +220,17 @@ def test_a_status_write_is_refused_for_an_instance_replaced_under_the_same_name(
 
 
 def test_an_instance_deleted_and_created_again_at_once_ends_ready_with_its_own_pod(
-    cluster: LocalCluster, admin: kube.Kube, namespace: str, tmp_path: Path
+    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, tmp_path: Path
 ) -> None:
     admin.create(make_template(namespace))
     with processes.operator(cluster, tmp_path):
         for _ in range(3):
-            admin.create(make_instance(namespace, "phoenix"))
+            hub.create(make_instance(namespace, "phoenix"))
             time.sleep(random.uniform(0, 0.5))
             admin.delete(kube.INSTANCE, "phoenix", namespace)
             cluster_mod.wait_for("the instance to go", lambda: not admin.exists(kube.INSTANCE, "phoenix", namespace),
                                  timeout=30)
-        final = admin.create(make_instance(namespace, "phoenix"))
+        final = hub.create(make_instance(namespace, "phoenix"))
         pod: dict = {}
 
         def settled() -> bool:

@@ -58,17 +58,17 @@ def test_seed_instance_yields_its_pvc_and_pod_and_becomes_ready_with_the_pods_ip
     assert reasons(admin, "default", name).count("Created") == 2
 
 
-def test_instance_in_its_own_namespace_with_its_own_template(admin: kube.Kube, namespace: str,
+def test_instance_in_its_own_namespace_with_its_own_template(admin: kube.Kube, hub: kube.Kube, namespace: str,
                                                              operator: processes.Component) -> None:
     admin.create(make_template(namespace))
-    admin.create(make_instance(namespace, "alice"))
+    hub.create(make_instance(namespace, "alice"))
     wait_condition(admin, namespace, "alice", "Ready")
 
 
-def test_a_pod_deleted_by_hand_is_recreated(admin: kube.Kube, namespace: str,
+def test_a_pod_deleted_by_hand_is_recreated(admin: kube.Kube, hub: kube.Kube, namespace: str,
                                             operator: processes.Component) -> None:
     admin.create(make_template(namespace))
-    admin.create(make_instance(namespace, "bob"))
+    hub.create(make_instance(namespace, "bob"))
     first = wait_condition(admin, namespace, "bob", "Ready")
     pod_name = first["status"]["pods"]["notebook"]["resourceName"]
     old_uid = admin.get(kube.POD, pod_name, namespace)["metadata"]["uid"]
@@ -79,10 +79,10 @@ def test_a_pod_deleted_by_hand_is_recreated(admin: kube.Kube, namespace: str,
     cluster_mod.wait_for("the Recreated event", lambda: "Recreated" in reasons(admin, namespace, "bob"), timeout=10)
 
 
-def test_a_failed_pod_shows_in_status_and_is_not_replaced(admin: kube.Kube, namespace: str,
+def test_a_failed_pod_shows_in_status_and_is_not_replaced(admin: kube.Kube, hub: kube.Kube, namespace: str,
                                                           operator: processes.Component) -> None:
     admin.create(make_template(namespace))
-    admin.create(make_instance(namespace, "carol"))
+    hub.create(make_instance(namespace, "carol"))
     ready = wait_condition(admin, namespace, "carol", "Ready")
     pod_name = ready["status"]["pods"]["notebook"]["resourceName"]
     uid = admin.get(kube.POD, pod_name, namespace)["metadata"]["uid"]
@@ -100,9 +100,9 @@ def test_a_failed_pod_shows_in_status_and_is_not_replaced(admin: kube.Kube, name
 
 class TestProblems:
     def test_a_missing_template_is_degraded_until_the_template_appears(
-        self, admin: kube.Kube, namespace: str, operator: processes.Component
+        self, admin: kube.Kube, hub: kube.Kube, namespace: str, operator: processes.Component
     ) -> None:
-        admin.create(make_instance(namespace, "dave", template="later"))
+        hub.create(make_instance(namespace, "dave", template="later"))
         instance = wait_condition(admin, namespace, "dave", "Degraded", reason="TemplateNotFound")
         assert "template 'later' does not exist in namespace" in condition(instance, "Degraded")["message"]
         assert labelled(admin, kube.PVC, namespace, "dave") == []
@@ -113,12 +113,12 @@ class TestProblems:
         assert condition(ready, "Degraded")["status"] == "False"
 
     def test_an_unknown_variable_is_degraded_with_the_variable_and_field_and_creates_nothing(
-        self, admin: kube.Kube, namespace: str, operator: processes.Component
+        self, admin: kube.Kube, hub: kube.Kube, namespace: str, operator: processes.Component
     ) -> None:
         admin.create(make_template(namespace))
         variables = dict(make_instance(namespace, "erin")["spec"]["variables"])
         del variables["jupyterhub.user.name"]
-        admin.create(make_instance(namespace, "erin", variables=variables))
+        hub.create(make_instance(namespace, "erin", variables=variables))
         instance = wait_condition(admin, namespace, "erin", "Degraded", reason="RenderFailed")
         message = condition(instance, "Degraded")["message"]
         assert "unknown variable 'jupyterhub.user.name'" in message
@@ -131,14 +131,14 @@ class TestProblems:
                              timeout=10)
 
     def test_a_pod_denied_by_admission_is_degraded_with_the_webhooks_message_verbatim(
-        self, admin: kube.Kube, namespace: str, operator: processes.Component
+        self, admin: kube.Kube, hub: kube.Kube, namespace: str, operator: processes.Component
     ) -> None:
         message = "image quay.io/jupyter/datascience-notebook is not on the allowlist (policy images.allowed)"
         template = make_template(namespace)
         template["spec"]["pods"][0]["labels"]["deny-me"] = "yes"
         with DenyingWebhook(admin, namespace, "deny-me", message):
             admin.create(template)
-            admin.create(make_instance(namespace, "frank"))
+            hub.create(make_instance(namespace, "frank"))
             instance = wait_condition(admin, namespace, "frank", "Degraded", reason="AdmissionDenied")
             pod_state = instance["status"]["pods"]["notebook"]
             assert pod_state["state"] == "Denied"
@@ -153,14 +153,14 @@ class TestProblems:
             assert message in denied["message"] and denied["type"] == "Warning"
 
     def test_quota_exceeded_is_retried_until_the_quota_allows_it(
-        self, admin: kube.Kube, namespace: str, operator: processes.Component
+        self, admin: kube.Kube, hub: kube.Kube, namespace: str, operator: processes.Component
     ) -> None:
         quota = admin.create({"apiVersion": "v1", "kind": "ResourceQuota",
                               "metadata": {"name": "no-pods", "namespace": namespace}, "spec": {"hard": {"pods": "0"}}})
         cluster_mod.wait_for("the quota to be counted", lambda: admin.get(
             kube.KNOWN_TYPES[("v1", "ResourceQuota")], "no-pods", namespace).get("status", {}).get("hard"), timeout=20)
         admin.create(make_template(namespace))
-        admin.create(make_instance(namespace, "grace"))
+        hub.create(make_instance(namespace, "grace"))
         instance = wait_condition(admin, namespace, "grace", "Degraded", reason="QuotaExceeded")
         assert "exceeded quota" in condition(instance, "Degraded")["message"]
         assert condition(instance, "Progressing")["status"] == "True"
@@ -169,26 +169,26 @@ class TestProblems:
         assert condition(ready, "Degraded")["status"] == "False"
 
     def test_a_template_from_a_namespace_that_is_not_allowed(
-        self, admin: kube.Kube, namespace: str, operator: processes.Component
+        self, admin: kube.Kube, hub: kube.Kube, namespace: str, operator: processes.Component
     ) -> None:
-        admin.create(make_instance(namespace, "heidi", template="default-template", template_namespace="kube-system"))
+        hub.create(make_instance(namespace, "heidi", template="default-template", template_namespace="kube-system"))
         instance = wait_condition(admin, namespace, "heidi", "Degraded", reason="TemplateNamespaceNotAllowed")
         assert "may not use templates from namespace 'kube-system'" in condition(instance, "Degraded")["message"]
 
     def test_other_resources_of_kinds_not_on_the_allowlist_create_nothing(
-        self, admin: kube.Kube, namespace: str, operator: processes.Component
+        self, admin: kube.Kube, hub: kube.Kube, namespace: str, operator: processes.Component
     ) -> None:
         others = [{"name": "settings", "apiVersion": "v1", "kind": "ConfigMap",
                    "body": {"data": {"user": "{jupyterhub.user.name}"}}}]
         admin.create(make_template(namespace, others=others))
-        admin.create(make_instance(namespace, "ivan"))
+        hub.create(make_instance(namespace, "ivan"))
         instance = wait_condition(admin, namespace, "ivan", "Degraded", reason="KindNotAllowed")
         assert "v1/ConfigMap" in condition(instance, "Degraded")["message"]
         assert labelled(admin, kube.PVC, namespace, "ivan") == []
         assert labelled(admin, kube.POD, namespace, "ivan") == []
 
 
-def test_no_events_or_status_writes_on_no_op_resyncs(cluster: LocalCluster, admin: kube.Kube, namespace: str,
+def test_no_events_or_status_writes_on_no_op_resyncs(cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str,
                                                      tmp_path_factory: pytest.TempPathFactory,
                                                      operator: processes.Component) -> None:
     operator.stop()
@@ -196,7 +196,7 @@ def test_no_events_or_status_writes_on_no_op_resyncs(cluster: LocalCluster, admi
         with processes.operator(cluster, tmp_path_factory.mktemp("resync"), identity="resync",
                                 resync_seconds=0.5):
             admin.create(make_template(namespace))
-            admin.create(make_instance(namespace, "judy"))
+            hub.create(make_instance(namespace, "judy"))
             ready = wait_condition(admin, namespace, "judy", "Ready")
             time.sleep(1)
             before_events = len(events_for(admin, namespace, "judy"))

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jupyternetes import render
+from jupyternetes import models, render
 from tests.render.helpers import instance, pod_entry, template
 
 VARIABLES = ("user", "team", "jupyterhub.api_token")
@@ -30,7 +30,9 @@ HOSTILE_FRAGMENTS = [
 hostile_values = st.one_of(
     st.text(),
     st.lists(st.sampled_from(HOSTILE_FRAGMENTS), max_size=8).map("".join),
-    st.tuples(st.sampled_from(HOSTILE_FRAGMENTS), st.integers(1, 5_000)).map(lambda t: t[0] * t[1]),
+    # Long values, up to the longest an instance may carry (the CRD and the models refuse longer ones).
+    st.tuples(st.sampled_from(HOSTILE_FRAGMENTS), st.integers(1, 5_000)).map(
+        lambda t: (t[0] * t[1])[:models.MAX_VARIABLE_VALUE_LENGTH]),
 )
 variable_values = st.fixed_dictionaries({name: hostile_values for name in VARIABLES})
 

@@ -24,3 +24,21 @@ def instance(name: str, template: str = TEMPLATE, template_namespace: str = "kad
                                    **variables}}}
 
 
+
+
+POLICY_PREFIX = "ValidatingAdmissionPolicy '"
+WEBHOOK_PREFIX = 'admission webhook "'
+
+
+def refused_by(message: str) -> str:
+    """Which layer refused a request, from the API server's message: `policy:<name>`, `webhook:<name>` or `rbac`.
+
+    A test that expects a refusal asserts this, so that a refusal for another reason (another layer, or a layer
+    that is down) cannot pass it."""
+    if POLICY_PREFIX in message:
+        return "policy:" + message.split(POLICY_PREFIX, 1)[1].split("'", 1)[0]
+    if WEBHOOK_PREFIX in message and "denied the request" in message:
+        return "webhook:" + message.split(WEBHOOK_PREFIX, 1)[1].split('"', 1)[0]
+    if "cannot " in message and ("User " in message or "forbidden" in message):
+        return "rbac"
+    return "unknown: " + message[:200]

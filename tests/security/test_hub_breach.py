@@ -12,7 +12,7 @@ from jupyternetes import constants, kube
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev.cluster import HUB, LocalCluster
 from tests import seeds
-from tests.security.drills import IMAGE, NAMESPACE, TEMPLATE, instance, unique
+from tests.security.drills import IMAGE, NAMESPACE, TEMPLATE, instance, refused_by, unique
 from tests.support import processes
 from tests.support.stacks import Stack
 
@@ -66,12 +66,16 @@ class TestTheHubCannotRunWorkloads:
     def test_create_a_pod_wearing_jupyternetes_labels(self, hub: kube.Kube, admin: kube.Kube) -> None:
         name = unique("drill-labelled")
         labels = {constants.LABEL_INSTANCE: "someone", constants.LABEL_MANAGED_BY: constants.MANAGED_BY}
-        with pytest.raises(kube.Forbidden):
+        with pytest.raises(kube.Forbidden) as by_rbac:
             hub.create(_pod(name, labels))
-        # Even an identity that may create pods (here the cluster admin) cannot label its way in: the webhook.
+        assert refused_by(by_rbac.value.message) == "rbac"
+        # Even an identity that may create pods (here the cluster admin) cannot label its way in: the admission
+        # policy, inside the API server (and the webhook behind it: tests/security/test_admission_layers.py).
         with pytest.raises(kube.Forbidden) as refused:
             admin.create(_pod(name, labels))
-        assert "only the Jupyternetes operator may create Pods" in refused.value.message
+        assert refused_by(refused.value.message) == "policy:jupyternetes-objects-belong-to-the-operator"
+        assert "only the Jupyternetes operator may create pods that carry Jupyternetes labels" in \
+            refused.value.message
         assert not admin.exists(kube.POD, name, NAMESPACE)
 
     @pytest.mark.parametrize("how", ["exec", "attach"])
@@ -148,23 +152,16 @@ class TestTheHubCannotEscapeItsTemplates:
         assert "(rule template-namespace)" in refused.value.message
         assert not admin.exists(kube.INSTANCE, name, NAMESPACE)
 
-    def test_instance_naming_a_template_that_does_not_exist(self, hub: kube.Kube, admin: kube.Kube,
-                                                            operator: processes.Component) -> None:
-        """Admitted (a template may appear later), but nothing is provisioned, and the status says why."""
+    def test_instance_naming_a_template_that_does_not_exist(self, hub: kube.Kube, admin: kube.Kube) -> None:
+        """Refused: nothing is admitted that has not been judged against its template, and an instance cannot be
+        judged against a template that is not there."""
         name = unique("drill-missing")
-        hub.create(instance(name, template="no-such-template"))
-        try:
-            def degraded() -> bool:
-                conditions = (admin.get(kube.INSTANCE, name, NAMESPACE).get("status") or {}).get("conditions", [])
-                return any(c["type"] == "Degraded" and c["status"] == "True" and c["reason"] == "TemplateNotFound"
-                           for c in conditions)
-
-            cluster_mod.wait_for(f"{name} to be Degraded", degraded, timeout=60, interval=0.2)
-            selector = f"{constants.LABEL_INSTANCE}={name}"
-            assert admin.list(kube.POD, NAMESPACE, labelSelector=selector)["items"] == []
-            assert admin.list(kube.PVC, NAMESPACE, labelSelector=selector)["items"] == []
-        finally:
-            hub.delete(kube.INSTANCE, name, NAMESPACE)
+        with pytest.raises(kube.Forbidden) as refused:
+            hub.create(instance(name, template="no-such-template"))
+        assert refused_by(refused.value.message) == "webhook:instances.validate.jupyternetes.kadense.io"
+        assert "template kadense/no-such-template does not exist" in refused.value.message
+        assert "(rule template-missing)" in refused.value.message
+        assert not admin.exists(kube.INSTANCE, name, NAMESPACE)
 
     def test_patch_an_instances_status_to_point_the_proxy_elsewhere(
         self, hub: kube.Kube, admin: kube.Kube, stack: Stack, drill_template: dict[str, Any],

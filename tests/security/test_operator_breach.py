@@ -13,7 +13,7 @@ import pytest
 from jupyternetes import constants, kube, models, render
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev.cluster import OPERATOR, LocalCluster
-from tests.security.drills import NAMESPACE, instance, unique
+from tests.security.drills import NAMESPACE, instance, refused_by, unique
 from tests.support import processes
 
 pytestmark = pytest.mark.cluster
@@ -81,7 +81,8 @@ class TestTheOperatorCreatesOnlyRenderings:
         message = _refused(operator_account, {
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE},
             "spec": {"containers": [{"name": "miner", "image": "quay.io/jupyter/base-notebook:2026-11-16"}]}})
-        assert "(rule rendered-only)" in message
+        assert refused_by(message) == "policy:jupyternetes-operator-creates-only-renderings"
+        assert "may only create pods that carry the labels app.kubernetes.io/managed-by=jupyternetes" in message
         assert not admin.exists(kube.POD, name, NAMESPACE)
 
     def test_create_a_privileged_pod_dressed_as_a_rendering(
@@ -92,8 +93,8 @@ class TestTheOperatorCreatesOnlyRenderings:
         pod["spec"]["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
         pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "host", "mountPath": "/host"}]
         message = _refused(operator_account, pod)
-        assert "(rule matches-template)" in message
-        assert "privileged" in message and "hostPath" in message
+        assert refused_by(message) == "policy:jupyternetes-operator-creates-only-renderings"
+        assert "may not create privileged containers" in message
         assert _unchanged(admin, pod)
 
     def test_create_a_pod_with_an_image_off_the_allowlist(
@@ -121,11 +122,12 @@ class TestTheOperatorCreatesOnlyRenderings:
     ) -> None:
         pod = copy.deepcopy(rendering[0])
         pod["metadata"]["name"] = unique("drill-orphan")
-        for key in (constants.ANNOTATION_INSTANCE_NAME,):
-            pod["metadata"]["annotations"][key] = "no-such-instance"
+        pod["metadata"]["annotations"][constants.ANNOTATION_INSTANCE_NAME] = "no-such-instance"
         pod["metadata"]["labels"][constants.LABEL_INSTANCE] = "no-such-instance"
-        message = _refused(operator_account, pod)
-        assert "(rule rendered-only)" in message
+        pod["metadata"]["ownerReferences"][0]["name"] = "no-such-instance"  # structurally sound: only the webhook
+        message = _refused(operator_account, pod)                           # can know the instance is not there
+        assert refused_by(message) == "webhook:workloads.validate.jupyternetes.kadense.io"
+        assert "no instance default/no-such-instance exists to render this Pod (rule rendered-only)" in message
         assert not admin.exists(kube.POD, pod["metadata"]["name"], NAMESPACE)
 
     def test_create_a_pvc_that_no_template_renders(self, operator_account: kube.Kube, admin: kube.Kube) -> None:
@@ -133,7 +135,7 @@ class TestTheOperatorCreatesOnlyRenderings:
         message = _refused(operator_account, {
             "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": NAMESPACE},
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Ti"}}}})
-        assert "(rule rendered-only)" in message
+        assert refused_by(message) == "policy:jupyternetes-operator-creates-only-renderings"
         assert not admin.exists(kube.PVC, name, NAMESPACE)
 
 

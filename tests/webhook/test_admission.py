@@ -102,18 +102,23 @@ class TestInstances:
         assert "holds a secret in plain text" in done.stderr
 
     def test_nobody_else_may_create_instances_not_even_an_admin(self, cluster: LocalCluster, stack: Stack) -> None:
+        """The admission policy refuses first, inside the API server; the webhook's own rule (instance-creators)
+        is tested without the policy in tests/security/test_admission_layers.py."""
         done = _apply(cluster, _instance("by-the-admin"), ADMIN)
         assert done.returncode != 0
-        assert "jupyternetes-admin may not create notebook instances (rule instance-creators)" in done.stderr
+        assert "ValidatingAdmissionPolicy 'jupyternetes-instances-come-from-the-hub'" in done.stderr
+        assert "jupyternetes-admin may not create notebook instances; JupyterHub creates them" in done.stderr
 
     def test_an_instance_may_not_change_after_creation(self, cluster: LocalCluster, stack: Stack) -> None:
         assert _apply(cluster, _template(TEMPLATE), OFFICER).returncode == 0
         assert _apply(cluster, _instance("frozen"), HUB).returncode == 0
-        # The hub cannot even try (RBAC gives it no update); an admin, who can, is stopped by the webhook.
+        # The hub cannot even try (RBAC gives it no update); an admin, who can, is stopped by the admission policy.
         assert "cannot patch resource" in _apply(cluster, _instance("frozen", **{"jupyterhub.user.name": "x"}),
                                                  HUB).stderr
         done = _apply(cluster, _instance("frozen", **{"jupyterhub.user.name": "root"}), ADMIN)
-        assert done.returncode != 0 and "rule instance-immutable" in done.stderr
+        assert done.returncode != 0
+        assert "ValidatingAdmissionPolicy 'jupyternetes-instances-come-from-the-hub'" in done.stderr
+        assert "an instance's spec cannot change after creation" in done.stderr
 
     def test_hostile_variable_values_are_refused(self, cluster: LocalCluster, stack: Stack) -> None:
         assert _apply(cluster, _template(TEMPLATE), OFFICER).returncode == 0
@@ -142,7 +147,9 @@ class TestWorkloads:
         pod, _ = self._rendered_pod(admin, cluster, "labelled-by-admin")
         with pytest.raises(kube.Forbidden) as refused:
             admin.create(pod)
-        assert "only the Jupyternetes operator may create Pods" in refused.value.message
+        assert "ValidatingAdmissionPolicy 'jupyternetes-objects-belong-to-the-operator'" in refused.value.message
+        assert "only the Jupyternetes operator may create pods that carry Jupyternetes labels" in \
+            refused.value.message
         assert not admin.exists(kube.POD, pod["metadata"]["name"], "default")
 
     def test_the_operator_may_create_exactly_the_rendering_and_nothing_else(
@@ -169,7 +176,8 @@ class TestWorkloads:
             admin.patch(kube.POD, "mine", {"metadata": {
                 "labels": {constants.LABEL_INSTANCE: "someone"},
                 "annotations": {constants.ANNOTATION_INSTANCE_NAME: "someone"}}}, namespace)
-        assert "Jupyternetes objects cannot be changed after creation" in refused.value.message
+        assert "ValidatingAdmissionPolicy 'jupyternetes-objects-belong-to-the-operator'" in refused.value.message
+        assert "cannot be added, changed or removed after creation" in refused.value.message
 
 
 def test_malformed_reviews_sent_straight_to_the_webhook_never_get_a_500_or_an_allow(stack: Stack) -> None:
@@ -181,8 +189,9 @@ def test_malformed_reviews_sent_straight_to_the_webhook_never_get_a_500_or_an_al
             json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {}}).encode(),
             json.dumps({"apiVersion": "v1", "kind": "Pod"}).encode(),
             json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-                "uid": "u", "kind": {"group": "", "version": "v1", "kind": "Secret"},
-                "resource": {"group": "", "version": "v1", "resource": "secrets"}, "operation": "CREATE",
+                "uid": "u", "kind": {"group": "coordination.k8s.io", "version": "v1", "kind": "Lease"},
+                "resource": {"group": "coordination.k8s.io", "version": "v1", "resource": "leases"},
+                "operation": "CREATE",
                 "object": {}}}).encode(),
             b"x" * (3 * 1024 * 1024 + 1),
         ]

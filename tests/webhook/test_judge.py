@@ -73,9 +73,9 @@ class TestInstances:
 
     async def test_a_group_can_be_a_creator(self) -> None:
         settings = SETTINGS.model_copy(update={"instance_creators": ["group:system:authenticated"]})
-        judge = Judge(settings, fakes.data(), fakes.FixedEngine(), fakes.DictLookup())
+        judge = Judge(settings, fakes.data(), fakes.FixedEngine(), _judge().lookup)
         verdict = await judge.instance(_request("jupyternotebookinstances", _seed_instance(), user="anyone"))
-        assert verdict.allowed
+        assert verdict.allowed, verdict.message()
 
     async def test_the_spec_cannot_change_after_creation(self) -> None:
         old = _seed_instance()
@@ -102,11 +102,13 @@ class TestInstances:
         assert _rules(verdict) == {"template-namespace"}
         assert "use a template in 'default' or 'kadense'" in verdict.message()
 
-    async def test_a_missing_template_is_admitted_with_a_warning(self) -> None:
+    async def test_an_instance_of_a_template_that_does_not_exist_is_refused_until_it_does(self) -> None:
+        """Nothing reaches the cluster without having been judged against its template: with no template there is
+        nothing to judge the variables against."""
         verdict = await _judge(with_objects=False).instance(
             _request("jupyternotebookinstances", _seed_instance(), user=HUB))
-        assert verdict.allowed
-        assert any("does not exist yet" in w for w in verdict.warnings)
+        assert _rules(verdict) == {"template-missing"}
+        assert "template kadense/default-template does not exist" in verdict.message()
 
     async def test_an_instance_that_does_not_render_is_refused_naming_the_variable(self) -> None:
         instance = _seed_instance()

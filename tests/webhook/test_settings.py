@@ -23,8 +23,9 @@ def test_documented_defaults() -> None:
         "rotate_before_days": 30.0, "check_interval_seconds": 60.0, "policy_dir": Path("policies"),
         "opa_url": "http://127.0.0.1:8181", "policy_engine": "opa", "opa_timeout_seconds": 2.0,
         "instance_creators": ["system:serviceaccount:jupyterhub:hub"],
-        "operator_user": "system:serviceaccount:jupyternetes:jupyternetes-operator", "template_namespace": "",
-        "exempt_namespaces": ["kube-system"], "mutable_instance_fields": [], "timeout_seconds": 5,
+        "operator_user": "system:serviceaccount:jupyternetes:jupyternetes-operator",
+        "component_service_accounts": ["hub", "jupyternetes-operator", "jupyternetes-webhook"], "template_namespace": "",
+        "exempt_namespaces": ["kube-system"], "timeout_seconds": 5,
     }
     assert {name: getattr(settings, name) for name in WebhookSettings.model_fields} == expected
 

@@ -61,3 +61,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- .Values.priorityClass.name | default (printf "%s-jupyternetes" .Release.Name) -}}
 {{- end -}}
 {{- end -}}
+
+{{- define "jupyternetes.hubUser" -}}
+{{- printf "system:serviceaccount:%s:%s" (include "jupyternetes.hubNamespace" .) .Values.hub.serviceAccountName -}}
+{{- end -}}
+
+{{- define "jupyternetes.instanceCreators" -}}
+{{- .Values.webhook.instanceCreators | default (list (include "jupyternetes.hubUser" .)) | toJson -}}
+{{- end -}}
+
+{{- define "jupyternetes.componentServiceAccounts" -}}
+{{- list .Values.hub.serviceAccountName (include "jupyternetes.operator.serviceAccount" .) (include "jupyternetes.webhook.serviceAccount" .) | uniq | sortAlpha | toJson -}}
+{{- end -}}

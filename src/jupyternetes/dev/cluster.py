@@ -34,7 +34,7 @@ from typing import Any, Final
 import yaml
 
 from jupyternetes import kube, pki
-from jupyternetes.dev import provisioner, rbac, toolchain
+from jupyternetes.dev import admission_policies, provisioner, rbac, toolchain
 
 ADMIN: Final = "admin"
 OFFICER: Final = "officer"
@@ -175,6 +175,9 @@ class ClusterConfig:
     pod_cidr_prefix: str = "10.244"
     #: Extra namespaces to create at start-up.
     extra_namespaces: Sequence[str] = ()
+    #: Bind the chart's ValidatingAdmissionPolicies to the local identities (off for a cluster the chart is installed
+    #: into, since the chart brings its own bindings).
+    admission_policies: bool = True
 
 
 @dataclass
@@ -417,6 +420,8 @@ class LocalCluster:
             for obj in rbac.dev_objects(cfg.system_namespace, cfg.template_namespace, cfg.hub_namespace,
                                         OFFICER_GROUP):
                 _ensure(admin, obj)
+            for obj in dev_admission_policies(cfg) if cfg.admission_policies else []:
+                _ensure(admin, obj)
             _ensure(admin, provisioner.storage_class())
             for index in range(cfg.nodes):
                 _ensure(admin, fake_node(f"kwok-node-{index}", f"{cfg.pod_cidr_prefix}.{index}.0/24"))
@@ -444,6 +449,17 @@ class LocalCluster:
 
     def _process(self, name: str) -> Process | None:
         return next((p for p in self.processes if p.name == name), None)
+
+
+def dev_admission_policies(cfg: ClusterConfig) -> list[dict[str, Any]]:
+    """The chart's ValidatingAdmissionPolicies, bound with the local identities (a release named jupyternetes)."""
+    accounts = rbac.service_accounts(cfg.system_namespace, cfg.hub_namespace)
+    hub = rbac.user_name(*accounts["hub"])
+    return admission_policies.objects(
+        release="jupyternetes", namespace=cfg.system_namespace, operator=rbac.user_name(*accounts["operator"]),
+        hub=hub, instance_creators=[hub], exempt_namespaces=["kube-system"], lease_name=rbac.OPERATOR_LEASE,
+        sealing_configmap=f"{cfg.hub_namespace}/{rbac.SEALING_CONFIGMAP}",
+        component_accounts=[account for _, account in accounts.values()])
 
 
 def _b64(path: Path) -> str:

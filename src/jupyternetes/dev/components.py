@@ -32,11 +32,11 @@ def policy_dir() -> Path:
 
 
 def operator_user(local: cluster.LocalCluster) -> str:
-    return f"system:serviceaccount:{local.config.system_namespace}:{rbac.OPERATOR_ACCOUNT}"
+    return rbac.user_name(local.config.system_namespace, rbac.OPERATOR_ACCOUNT)
 
 
 def hub_user(local: cluster.LocalCluster) -> str:
-    return f"system:serviceaccount:{local.config.hub_namespace}:{rbac.HUB_ACCOUNT}"
+    return rbac.user_name(local.config.hub_namespace, rbac.HUB_ACCOUNT)
 
 
 def _env(prefix: str, **settings: Any) -> dict[str, str]:

@@ -22,9 +22,15 @@ from typing import Any, Final
 
 import yaml
 
-from jupyternetes import constants
+from jupyternetes import constants, naming
 from jupyternetes.dev import toolchain
-from jupyternetes.models import ENTRY_NAME_MAX_LENGTH, ENTRY_NAME_PATTERN
+from jupyternetes.models import (
+    ENTRY_NAME_MAX_LENGTH,
+    ENTRY_NAME_PATTERN,
+    MAX_VARIABLE_NAME_LENGTH,
+    MAX_VARIABLE_VALUE_LENGTH,
+    MAX_VARIABLES,
+)
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[3]
 CRD_DIR: Final = REPO_ROOT / "crds"
@@ -239,6 +245,22 @@ def _resource_state() -> dict[str, Any]:
     }
 
 
+def _variables(description: str) -> dict[str, Any]:
+    """A map of variables: names as placeholders write them, a bounded number, values of bounded length."""
+    return {
+        **_STRING_MAP,
+        "description": description,
+        "maxProperties": MAX_VARIABLES,
+        "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_VALUE_LENGTH},
+        "x-kubernetes-validations": [{
+            # The same pattern as VARIABLE_NAME_PATTERN, written without a backslash for CEL.
+            "rule": f"self.all(k, size(k) <= {MAX_VARIABLE_NAME_LENGTH} && k.matches('^[A-Za-z0-9_][-A-Za-z0-9_.]*$'))",
+            "message": f"variable names are letters, digits, '_', '.' and '-', not starting with '.' or '-', and "
+                       f"at most {MAX_VARIABLE_NAME_LENGTH} characters",
+        }],
+    }
+
+
 def instance_crd() -> dict[str, Any]:
     state_map = {"type": "object", "additionalProperties": _resource_state()}
     status = {
@@ -248,6 +270,8 @@ def instance_crd() -> dict[str, Any]:
             "pods": {**state_map, "description": "State of each pod, keyed by template entry name."},
             "pvcs": {**state_map, "description": "State of each PVC, keyed by template entry name."},
             "otherResources": {**state_map, "description": "State of each other object, keyed by entry name."},
+            "secret": {**_resource_state(), "description": "The instance's own Secret (opened sealed variables and "
+                       "the hub's environment), when it has one."},
             "podsProvisioned": {"type": "string",
                                 "description": "Pending, Provisioned, Running, Succeeded or Failed."},
             "pvcsProvisioned": {"type": "string", "description": "Pending, Provisioned or Failed."},
@@ -283,14 +307,17 @@ def instance_crd() -> dict[str, Any]:
                 "description": "The template to render.",
                 "required": ["name"],
                 "properties": {
-                    "name": {"type": "string", "minLength": 1},
-                    "namespace": {"type": "string",
+                    "name": {"type": "string", "minLength": 1, "maxLength": naming.DNS1123_SUBDOMAIN_MAX,
+                             "pattern": naming.DNS1123_SUBDOMAIN_PATTERN,
+                             "description": "Name of the template (a Kubernetes object name)."},
+                    "namespace": {"type": "string", "minLength": 1, "maxLength": naming.DNS1123_LABEL_MAX,
+                                  "pattern": naming.DNS1123_LABEL_PATTERN,
                                   "description": "Namespace of the template; defaults to the instance's namespace."},
                 },
             },
-            "variables": {**_STRING_MAP, "description": "Values for the template's {variable} placeholders."},
-            "sealedVariables": {**_STRING_MAP, "description": "Secret values (such as the hub's API token) sealed "
-                                "to the operator's key; the operator opens them into the instance's Secret."},
+            "variables": _variables("Values for the template's {variable} placeholders."),
+            "sealedVariables": _variables("Secret values (such as the hub's API token) sealed to the operator's key; "
+                                          "the operator opens them into the instance's Secret."),
         },
     }
     schema = {

@@ -41,6 +41,11 @@ def service_accounts(system_namespace: str, hub_namespace: str) -> dict[str, tup
     }
 
 
+def user_name(namespace: str, account: str) -> str:
+    """The user name a service account's token authenticates as."""
+    return f"system:serviceaccount:{namespace}:{account}"
+
+
 def _rule(groups: list[str], resources: list[str], verbs: list[str],
           names: list[str] | None = None) -> dict[str, Any]:
     rule: dict[str, Any] = {"apiGroups": groups, "resources": resources, "verbs": verbs}
@@ -125,6 +130,12 @@ def _sa(name: str, namespace: str) -> dict[str, Any]:
     return {"kind": "ServiceAccount", "name": name, "namespace": namespace}
 
 
+def hub_objects(namespace: str, hub_namespace: str) -> list[dict[str, Any]]:
+    """The hub's Role and its binding in `namespace` (the hub namespace itself, or another one it spawns into)."""
+    return [_role("Role", "jupyternetes-hub", hub_rules(), namespace),
+            _binding("RoleBinding", "jupyternetes-hub", "Role", _sa(HUB_ACCOUNT, hub_namespace), namespace)]
+
+
 def dev_objects(system_namespace: str, template_namespace: str, hub_namespace: str,
                 officer_group: str) -> list[dict[str, Any]]:
     """Service accounts, roles and bindings for the local control plane, in the order they must be created."""
@@ -134,8 +145,7 @@ def dev_objects(system_namespace: str, template_namespace: str, hub_namespace: s
                         "metadata": {"name": account, "namespace": namespace}})
     officer = {"kind": "Group", "name": officer_group, "apiGroup": "rbac.authorization.k8s.io"}
     objects += [
-        _role("Role", "jupyternetes-hub", hub_rules(), hub_namespace),
-        _binding("RoleBinding", "jupyternetes-hub", "Role", _sa(HUB_ACCOUNT, hub_namespace), hub_namespace),
+        *hub_objects(hub_namespace, hub_namespace),
         _role("ClusterRole", "jupyternetes-operator", operator_cluster_rules()),
         _binding("ClusterRoleBinding", "jupyternetes-operator", "ClusterRole",
                  _sa(OPERATOR_ACCOUNT, system_namespace)),

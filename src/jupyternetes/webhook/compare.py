@@ -69,6 +69,14 @@ def _defaults() -> dict[str, dict[str, Any]]:
 
 
 DEFAULTS: Final = _defaults()
+#: What the API server fills in on a Service (type ClusterIP is all the admission policy lets the operator create).
+SERVICE_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
+    "spec": {"clusterIP": _ANY, "clusterIPs": _ANY, "type": "ClusterIP", "sessionAffinity": "None",
+             "ipFamilies": _ANY, "ipFamilyPolicy": "SingleStack", "internalTrafficPolicy": "Cluster"},
+    "spec.ports[*]": {"protocol": "TCP", "targetPort": _ANY},
+}
+#: Top-level fields that are not the object's content.
+_NOT_CONTENT: Final = frozenset({"apiVersion", "kind", "metadata", "status"})
 
 
 def _empty(value: Any) -> bool:
@@ -88,8 +96,9 @@ def _normalised(path: str) -> str:
 
 
 class _Differ:
-    def __init__(self) -> None:
+    def __init__(self, defaults: Mapping[str, Mapping[str, Any]] = DEFAULTS) -> None:
         self.problems: list[str] = []
+        self.defaults = defaults
 
     def value(self, expected: Any, live: Any, path: str) -> None:
         if isinstance(expected, dict):
@@ -111,7 +120,7 @@ class _Differ:
             self.problems.append(f"{path}: expected {expected!r}, found {live!r}")
 
     def mapping(self, expected: Mapping[str, Any], live: Mapping[str, Any], path: str) -> None:
-        defaults = DEFAULTS.get(_normalised(path), {})
+        defaults = self.defaults.get(_normalised(path), {})
         for key, value in expected.items():
             if key in live:
                 self.value(value, live[key], f"{path}.{key}")
@@ -197,14 +206,25 @@ def differences(expected: Mapping[str, Any], live: Mapping[str, Any]) -> list[st
     extra_finalizers = set(l_meta.get("finalizers") or []) - _SERVER_FINALIZERS.get(str(expected.get("kind")), set())
     if extra_finalizers:
         differ.problems.append(f"metadata.finalizers: {sorted(extra_finalizers)} not in the rendering")
+    kind = expected.get("kind")
+    if kind not in ("Pod", "PersistentVolumeClaim", "Service"):
+        # Everything else (a ConfigMap) is compared field by field, with no defaults.
+        content = _Differ({})
+        for key in sorted((expected.keys() | live.keys()) - _NOT_CONTENT):
+            if key in expected and key in live:
+                content.value(expected[key], live[key], key)
+            elif not _empty(expected.get(key)) or not _empty(live.get(key)):
+                content.problems.append(f"{key}: {'missing' if key in expected else 'not in the rendering'}")
+        return differ.problems + content.problems
     e_spec = dict(expected.get("spec") or {})
-    l_spec = {**(live.get("spec") or {})}
-    if expected.get("kind") == "Pod":
+    l_spec = live.get("spec") if isinstance(live.get("spec"), dict) else {}
+    if kind == "Pod":
         l_spec = {k: ([dict(c) for c in v] if k in _CONTAINER_LISTS and isinstance(v, list) else v)
                   for k, v in l_spec.items()}
         l_spec = _strip_server_additions(e_spec, l_spec)
-    differ.value(e_spec, l_spec, "spec")
-    return differ.problems
+    spec_differ = _Differ(SERVICE_DEFAULTS if kind == "Service" else DEFAULTS)
+    spec_differ.value(e_spec, l_spec, "spec")
+    return differ.problems + spec_differ.problems
 
 
 def owner_problems(live: Mapping[str, Any], instance_uid: str) -> list[str]:

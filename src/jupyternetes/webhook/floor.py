@@ -7,14 +7,23 @@ volume types, host ports, host probes, AppArmor, SELinux, /proc mount, seccomp, 
 running as non-root, runAsUser 0 and Windows HostProcess. As in Kubernetes, a pod in its own user namespace
 (`hostUsers: false`) may run as root inside it.
 
+Beyond the profile, every field the pod sets must be one the floor knows (`fields`): a field from a newer Kubernetes,
+or one classified `deny`, is refused unless the policy data allows it; and no pod may run as JupyterHub's or a
+Jupyternetes component's service account.
+
 Every check is a pure function of the pod spec; each problem names the field, the rule and how to comply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+from jupyternetes.webhook import fields
+
+#: The Kubernetes version whose fields `fields` classifies (the toolchain's pin; a test holds them equal).
+KUBERNETES_VERSION: Final = "v1.37.1"
 
 CONTAINER_LISTS: Final = ("initContainers", "containers", "ephemeralContainers")
 
@@ -61,10 +70,47 @@ def _sc(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def check_pod_spec(spec: Mapping[str, Any], path: str = "spec",
-                   annotations: Mapping[str, str] | None = None) -> list[Violation]:
-    """Every violation of the restricted profile in `spec` (a PodSpec), with paths under `path`."""
+def check_fields(spec: Mapping[str, Any], table: fields.Table, path: str = "spec",
+                 allowed: Collection[str] = ()) -> list[Violation]:
+    """Fields that no rule judges: unknown to the pinned Kubernetes version, or classified `deny`. Refused unless the
+    policy data lists their pattern in `fields.allowed`."""
     out: list[Violation] = []
+    for field in table.walk(spec, path):
+        if field.pattern in allowed:
+            continue
+        if field.judged is None:
+            out.append(Violation(field.path, "unknown-field", f"field {field.pattern.removeprefix('spec.')!r} is not "
+                                 f"a field Jupyternetes knows (Kubernetes {KUBERNETES_VERSION}), so it cannot be "
+                                 "judged", f"remove it, or ask a security officer to allow {field.pattern!r} in "
+                                 "the policy data (fields.allowed)"))
+        elif field.judged[0] == fields.DENY:
+            out.append(Violation(field.path, "field-not-allowed", f"{field.judged[1]}",
+                                 f"remove it, or ask a security officer to allow {field.pattern!r} in the policy "
+                                 "data (fields.allowed)"))
+    return out
+
+
+def check_service_account(spec: Mapping[str, Any], components: Collection[str], path: str = "spec") -> list[Violation]:
+    """Notebook pods never run as JupyterHub's or a Jupyternetes component's service account."""
+    return [Violation(f"{path}.{field}", "component-identity",
+                      f"service account {spec[field]!r} belongs to JupyterHub or a Jupyternetes component",
+                      "remove it (pods run as the namespace's default account), or use an account made for notebooks")
+            for field in ("serviceAccountName", "serviceAccount") if spec.get(field) in components]
+
+
+def check_pvc_spec(spec: Mapping[str, Any], path: str = "spec", *,
+                   allowed_fields: Collection[str] = ()) -> list[Violation]:
+    """Fields of a PersistentVolumeClaimSpec that no rule judges (the profile itself says nothing about claims)."""
+    return check_fields(spec, fields.PVC_SPEC, path, allowed_fields)
+
+
+def check_pod_spec(spec: Mapping[str, Any], path: str = "spec",
+                   annotations: Mapping[str, str] | None = None, *, allowed_fields: Collection[str] = (),
+                   components: Collection[str] = ()) -> list[Violation]:
+    """Every violation of the restricted profile in `spec` (a PodSpec), with paths under `path`; every field that
+    no rule judges; and a component's service account."""
+    out: list[Violation] = check_fields(spec, fields.POD_SPEC, path, allowed_fields)
+    out += check_service_account(spec, components, path)
     pod_sc = _sc(spec)
     user_namespace = spec.get("hostUsers") is False
 

@@ -1,11 +1,12 @@
 """What the webhook decides about each kind of object. Pure of HTTP: a parsed review in, a verdict out.
 
-- Templates: every pod (as it will be after the mutating defaults) against the restricted floor and the policies;
-  PVCs and other resources against the policies; placeholders well-formed.
-- Instances: only the configured creators; an allowed template namespace; the spec immutable; the rendering (when
-  the template exists) must succeed and pass the floor and the policies; variables within the policy's limits.
-- Pods and PVCs labelled for Jupyternetes, or created by the operator: only the operator may create them, and each
-  must equal what its instance's template renders; then the floor and the policies apply again.
+- Templates: every pod (as it will be after the mutating defaults) and PVC against the floor (the restricted profile
+  and the field classification) and the policies; other resources against the policies; placeholders well-formed.
+- Instances: only the configured creators; an existing template in an allowed namespace; the spec immutable; the
+  rendering must succeed and pass the floor and the policies; variables within the policy's limits.
+- Objects Jupyternetes makes (pods, PVCs, the instance's Secret, Services and ConfigMaps): only the operator may create
+  an object that carries Jupyternetes' labels, annotations or an owner reference to an instance, and each must equal
+  what its instance renders now, judged again with the instance's variables; nobody changes one afterwards.
 
 Every problem is collected (never just the first), each naming the field, the rule and how to comply.
 """
@@ -13,12 +14,15 @@ Every problem is collected (never just the first), each naming the field, the ru
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from jupyternetes import constants, models, render
+from jupyternetes import constants, models, naming, render
 from jupyternetes.webhook import compare, defaults, floor
 from jupyternetes.webhook.policy import Engine, PolicyData, PolicyUnavailable, PolicyViolation
 from jupyternetes.webhook.review import Request
@@ -26,8 +30,15 @@ from jupyternetes.webhook.settings import WebhookSettings
 
 logger = logging.getLogger(__name__)
 
-JUPYTERNETES_LABELS: Final = frozenset(constants.RESERVED_LABELS) - {constants.LABEL_MANAGED_BY}
 ENFORCE: Final = "enforce"
+#: The kinds of object Jupyternetes makes, by the resource a review names.
+MADE_KINDS: Final = {"pods": "Pod", "persistentvolumeclaims": "PersistentVolumeClaim", "secrets": "Secret",
+                     "services": "Service", "configmaps": "ConfigMap"}
+_ENTRY_KINDS: Final = {"Pod": constants.ENTRY_POD, "PersistentVolumeClaim": constants.ENTRY_PVC,
+                       "Secret": constants.ENTRY_SECRET, "Service": constants.ENTRY_OTHER,
+                       "ConfigMap": constants.ENTRY_OTHER}
+#: Parts of a PVC's spec that the control plane fills in after creation (binding, a default class set later).
+_PVC_BINDING_FIELDS: Final = frozenset({"volumeName", "storageClassName"})
 
 
 @dataclass(frozen=True)
@@ -76,21 +87,40 @@ class Lookup(Protocol):
     async def template(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def is_jupyternetes_object(obj: Mapping[str, Any] | None) -> bool:
-    """Whether an object carries any label or annotation by which Jupyternetes recognises its own."""
-    meta = (obj or {}).get("metadata") or {}
-    labels = meta.get("labels") or {}
-    annotations = meta.get("annotations") or {}
-    return (any(key in JUPYTERNETES_LABELS for key in labels)
+    """Whether an object carries anything by which Jupyternetes would take it for its own: a label or annotation
+    under jupyternetes.kadense.io/, the managed-by label, or an owner reference to a notebook instance. (The same test
+    as the webhook configuration's match condition and the admission policy.)"""
+    meta = _mapping(_mapping(obj).get("metadata"))
+    labels = _mapping(meta.get("labels"))
+    annotations = _mapping(meta.get("annotations"))
+    owners = meta.get("ownerReferences") if isinstance(meta.get("ownerReferences"), list) else []
+    return (any(str(key).startswith(constants.LABEL_PREFIX) for key in labels)
             or labels.get(constants.LABEL_MANAGED_BY) == constants.MANAGED_BY
-            or constants.ANNOTATION_INSTANCE_NAME in annotations)
+            or any(str(key).startswith(constants.LABEL_PREFIX) for key in annotations)
+            or any(isinstance(ref, Mapping) and ref.get("kind") == constants.INSTANCE_KIND
+                   and str(ref.get("apiVersion", "")).startswith(constants.GROUP + "/") for ref in owners))
 
 
 def _subject(kind: str, obj: Mapping[str, Any] | None, request: Request) -> str:
-    meta = (obj or {}).get("metadata") or {}
+    meta = _mapping(_mapping(obj).get("metadata"))
     namespace = meta.get("namespace") or request.namespace
-    name = meta.get("name") or request.name or meta.get("generateName", "") + "*"
+    name = meta.get("name") or request.name or str(meta.get("generateName", "")) + "*"
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+@dataclass(frozen=True)
+class _Rendering:
+    """An instance rendered with its current template, for judging it or an object made from it."""
+
+    instance_body: dict[str, Any]
+    instance: models.Instance
+    template: models.Template
+    manifests: render.Manifests
 
 
 class Judge:
@@ -100,6 +130,7 @@ class Judge:
         self.engine = engine
         self.lookup = lookup
         self.pod_defaults = defaults.PodDefaults(limits=data.default_limits)
+        self.components = frozenset(settings.component_service_accounts)
 
     # Shared pieces -----------------------------------------------------------------------------------------------
 
@@ -120,9 +151,34 @@ class Judge:
 
     def _floor(self, verdict: Verdict, spec: Mapping[str, Any], path: str,
                annotations: Mapping[str, str] | None = None) -> None:
-        for violation in floor.check_pod_spec(spec, path, annotations):
+        for violation in floor.check_pod_spec(spec, path, annotations, allowed_fields=self.data.allowed_fields,
+                                              components=self.components):
             verdict.findings.append(Finding(f"floor:{violation.rule}", violation.path, violation.message,
                                             violation.fix))
+
+    def _pvc_floor(self, verdict: Verdict, spec: Mapping[str, Any], path: str) -> None:
+        for violation in floor.check_pvc_spec(spec, path, allowed_fields=self.data.allowed_fields):
+            verdict.findings.append(Finding(f"floor:{violation.rule}", violation.path, violation.message,
+                                            violation.fix))
+
+    @staticmethod
+    def _document(kind: str, operation: str, namespace: str, *, pods: list[dict[str, Any]],
+                  pvcs: list[dict[str, Any]], others: list[dict[str, Any]], own_secret: str,
+                  own_pvcs: list[str], instance: models.Instance | None = None,
+                  template: models.Template | None = None) -> dict[str, Any]:
+        """The input of every policy (see policies/lib/lib.rego)."""
+        document: dict[str, Any] = {"kind": kind, "operation": operation, "namespace": namespace, "pods": pods,
+                                    "pvcs": pvcs, "others": others, "own_secret": own_secret, "own_pvcs": own_pvcs}
+        if instance is not None and template is not None:
+            document["variables"] = instance.spec.variables
+            document["sealed_variables"] = sorted(instance.spec.sealed_variables)
+            document["template_variables"] = sorted(render.variables_used(template.spec.model_dump(by_alias=True)))
+        return document
+
+    @staticmethod
+    def _others(entries: list[tuple[str, str, str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+        return [{"path": path, "apiVersion": api_version, "kind": kind, "body": dict(body)}
+                for path, api_version, kind, body in entries]
 
     # Templates ---------------------------------------------------------------------------------------------------
 
@@ -142,45 +198,33 @@ class Judge:
             path = f"spec.pods[{index}].spec"
             spec, _ = defaults.apply(pod.spec, self.pod_defaults, path)
             pods.append({"path": path, "spec": spec, "annotations": pod.annotations})
-        document = {
-            "kind": constants.TEMPLATE_KIND,
-            "operation": request.operation,
-            "namespace": request.namespace,
-            "pods": [{"path": pod["path"], "spec": pod["spec"]} for pod in pods],
-            "pvcs": [{"path": f"spec.pvcs[{i}].spec", "spec": p.spec} for i, p in enumerate(template.spec.pvcs)],
-            "others": [{"path": f"spec.otherResources[{i}]", "apiVersion": o.api_version, "kind": o.kind}
-                       for i, o in enumerate(template.spec.other_resources)],
-        }
+        pvcs = [{"path": f"spec.pvcs[{i}].spec", "spec": p.spec} for i, p in enumerate(template.spec.pvcs)]
+        document = self._document(
+            constants.TEMPLATE_KIND, request.operation, request.namespace,
+            pods=[{"path": pod["path"], "spec": pod["spec"]} for pod in pods], pvcs=pvcs,
+            others=self._others([(f"spec.otherResources[{i}]", o.api_version, o.kind, o.body)
+                                 for i, o in enumerate(template.spec.other_resources)]),
+            own_secret="{" + constants.VAR_SECRET + "}",
+            own_pvcs=["{" + constants.VAR_PVC_PREFIX + p.name + "}" for p in template.spec.pvcs])
         query = self._ask_policies(document)
         for pod in pods:
             self._floor(verdict, pod["spec"], pod["path"], pod["annotations"])
+        for pvc in pvcs:
+            self._pvc_floor(verdict, pvc["spec"], pvc["path"])
         await self._policies(verdict, query)
         return verdict
 
     # Instances ---------------------------------------------------------------------------------------------------
 
-    async def instance(self, request: Request) -> Verdict:
-        obj = request.object or {}
-        verdict = Verdict(_subject(constants.INSTANCE_KIND, obj, request))
-        user = request.user_info
-        if request.operation == "CREATE" and not self.settings.may_create_instances(user.username, user.groups):
-            verdict.findings.append(Finding(
-                "instance-creators", "", f"{user.username or 'this user'} may not create notebook instances",
-                "instances are created by JupyterHub's spawner; start a server from the hub"))
+    async def _rendering(self, verdict: Verdict, instance_body: dict[str, Any], namespace: str,
+                         rule: str) -> _Rendering | None:
+        """The instance rendered with its template as it is now; every reason it cannot be is a finding."""
         try:
-            instance = models.parse_instance(obj)
+            instance = models.parse_instance(instance_body)
         except models.InvalidObjectError as error:
             verdict.findings += [Finding("schema", "", problem) for problem in error.problems]
-            return verdict
-        if request.operation == "UPDATE" and request.old_object is not None:
-            old_spec = request.old_object.get("spec") or {}
-            new_spec = obj.get("spec") or {}
-            for key in sorted(set(old_spec) | set(new_spec)):
-                if key not in self.settings.mutable_instance_fields and old_spec.get(key) != new_spec.get(key):
-                    verdict.findings.append(Finding(
-                        "instance-immutable", f"spec.{key}", "an instance's spec cannot change after creation",
-                        "stop the server and start a new one with the new settings"))
-        namespace = obj.get("metadata", {}).get("namespace") or request.namespace
+            return None
+        instance.metadata.namespace = namespace
         ref = instance.spec.template
         template_namespace = ref.namespace or namespace
         if not self.settings.template_namespace_allowed(namespace, template_namespace):
@@ -190,61 +234,96 @@ class Judge:
                 "template-namespace", "spec.template.namespace",
                 f"templates from namespace {template_namespace!r} may not be used from {namespace!r}",
                 f"use a template in {allowed}"))
-            return verdict
-        for name in self.data.sensitive_variables:
-            if name in instance.spec.variables:
-                verdict.warnings.append(f"spec.variables[{name!r}] holds a secret in plain text, readable by anyone "
-                                        "who can read instances; the spawner should seal it instead")
+            return None
         template_body = await self.lookup.template(template_namespace, ref.name)
         if template_body is None:
-            verdict.warnings.append(f"template {template_namespace}/{ref.name} does not exist yet; the instance "
-                                    "will wait for it")
-            return verdict
-        template = models.parse_template(template_body)
-        instance.metadata.namespace = namespace
+            verdict.findings.append(Finding(
+                rule, "spec.template", f"template {template_namespace}/{ref.name} does not exist, so the instance "
+                "cannot be judged against it", "choose an existing template, or ask a security officer to create "
+                "this one first"))
+            return None
         try:
+            template = models.parse_template(template_body)
             manifests = render.render(template, instance)
+        except models.InvalidObjectError as error:
+            verdict.findings.append(Finding(rule, "spec.template", f"the template does not parse: {error}"))
+            return None
         except render.RenderError as error:
             for problem in error.problems:
                 path, _, message = problem.partition(": ")
                 verdict.findings.append(Finding("render", path, message))
+            return None
+        return _Rendering(instance_body, instance, template, manifests)
+
+    async def instance(self, request: Request) -> Verdict:
+        obj = request.object or {}
+        verdict = Verdict(_subject(constants.INSTANCE_KIND, obj, request))
+        user = request.user_info
+        if request.operation == "CREATE" and not self.settings.may_create_instances(user.username, user.groups):
+            verdict.findings.append(Finding(
+                "instance-creators", "", f"{user.username or 'this user'} may not create notebook instances",
+                "instances are created by JupyterHub's spawner; start a server from the hub"))
+        if request.operation == "UPDATE" and request.old_object is not None:
+            old_spec = _mapping(request.old_object.get("spec"))
+            new_spec = _mapping(obj.get("spec"))
+            for key in sorted(set(old_spec) | set(new_spec)):
+                if old_spec.get(key) != new_spec.get(key):
+                    verdict.findings.append(Finding(
+                        "instance-immutable", f"spec.{key}", "an instance's spec cannot change after creation",
+                        "stop the server and start a new one with the new settings"))
+        namespace = _mapping(obj.get("metadata")).get("namespace") or request.namespace
+        rendering = await self._rendering(verdict, obj, namespace, "template-missing")
+        if rendering is None:
             return verdict
+        for name in self.data.sensitive_variables:
+            if name in rendering.instance.spec.variables:
+                verdict.warnings.append(f"spec.variables[{name!r}] holds a secret in plain text, readable by anyone "
+                                        "who can read instances; the spawner should seal it instead")
         pods = []
-        for pod in manifests.pods:
+        for pod in rendering.manifests.pods:
             path = f"rendered pod {pod.entry_name!r}: spec"
             spec, _ = defaults.apply(pod.manifest["spec"], self.pod_defaults, path)
             pods.append({"path": path, "spec": spec, "annotations": pod.manifest["metadata"].get("annotations")})
-        document = {
-            "kind": constants.INSTANCE_KIND,
-            "operation": request.operation,
-            "namespace": namespace,
-            "pods": [{"path": pod["path"], "spec": pod["spec"]} for pod in pods],
-            "pvcs": [{"path": f"rendered pvc {p.entry_name!r}: spec", "spec": p.manifest["spec"]}
-                     for p in manifests.pvcs],
-            "others": [],
-            "variables": instance.spec.variables,
-            "sealed_variables": sorted(instance.spec.sealed_variables),
-            "template_variables": sorted(render.variables_used(template.spec.model_dump(by_alias=True))),
-        }
+        pvcs = [{"path": f"rendered pvc {p.entry_name!r}: spec", "spec": p.manifest["spec"]}
+                for p in rendering.manifests.pvcs]
+        document = self._instance_document(rendering, request.operation, namespace,
+                                           pods=[{"path": pod["path"], "spec": pod["spec"]} for pod in pods],
+                                           pvcs=pvcs)
         query = self._ask_policies(document)
         for pod in pods:
             self._floor(verdict, pod["spec"], pod["path"], pod["annotations"])
+        for pvc in pvcs:
+            self._pvc_floor(verdict, pvc["spec"], pvc["path"])
         await self._policies(verdict, query)
         return verdict
 
-    # Pods and PVCs -----------------------------------------------------------------------------------------------
+    def _instance_document(self, rendering: _Rendering, operation: str, namespace: str, *,
+                           pods: list[dict[str, Any]], pvcs: list[dict[str, Any]],
+                           others: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        manifests = rendering.manifests
+        return self._document(
+            constants.INSTANCE_KIND, operation, namespace, pods=pods, pvcs=pvcs,
+            others=others if others is not None else self._others(
+                [(f"rendered {o.entry_name!r}", o.api_version, o.kind,
+                  {k: v for k, v in o.manifest.items() if k not in ("apiVersion", "kind", "metadata")})
+                 for o in manifests.others]),
+            own_secret=naming.object_name(rendering.instance.metadata.name, constants.SECRET_ENTRY),
+            own_pvcs=[p.name for p in manifests.pvcs], instance=rendering.instance, template=rendering.template)
+
+    # Objects Jupyternetes makes ----------------------------------------------------------------------------------
 
     async def workload(self, request: Request) -> Verdict:
-        """A Pod or PVC: only the operator creates Jupyternetes objects, and only exactly what templates render."""
+        """A pod, PVC, Secret, Service or ConfigMap: only the operator creates Jupyternetes objects, only exactly what
+        an instance renders now, and nobody changes them afterwards."""
         obj = request.object or {}
-        kind = request.kind.kind
+        kind = MADE_KINDS.get(request.resource.resource, request.kind.kind)
         verdict = Verdict(_subject(kind, obj, request))
         is_operator = request.user_info.username == self.settings.operator_user
         ours = is_jupyternetes_object(obj)
         if request.operation == "UPDATE":
             old = request.old_object or {}
             if is_jupyternetes_object(old) or ours:
-                for problem in _protected_changes(old, obj, spec_too=kind == "Pod"):
+                for problem in _protected_changes(old, obj, kind, request.sub_resource):
                     verdict.findings.append(Finding("jupyternetes-objects", problem, "Jupyternetes objects cannot "
                                                     "be changed after creation", "stop and start the server instead"))
             return verdict
@@ -252,90 +331,212 @@ class Judge:
             if ours:
                 verdict.findings.append(Finding(
                     "operator-only", "metadata",
-                    f"only the Jupyternetes operator may create {kind}s that carry Jupyternetes labels or annotations "
-                    f"(this request came from {request.user_info.username or 'an unknown user'})",
-                    "remove the jupyternetes.kadense.io/ labels and annotations, or start a server from the hub"))
+                    f"only the Jupyternetes operator may create {kind}s that carry Jupyternetes labels, annotations "
+                    f"or an owner reference to a notebook instance (this request came from "
+                    f"{request.user_info.username or 'an unknown user'})",
+                    "remove the jupyternetes.kadense.io/ labels and annotations and the owner reference, or start a "
+                    "server from the hub"))
             return verdict
         if not ours:
             verdict.findings.append(Finding(
                 "rendered-only", "metadata", f"the operator may only create {kind}s rendered from a template, "
                 "and this one carries no Jupyternetes labels", "this request did not come from a template"))
             return verdict
-        query = self._ask_workload_policies(obj, kind, request.operation, request.namespace)
-        await self._matches_rendering(verdict, obj, kind, request)
-        await self.workload_policies(verdict, obj, kind, query)
+        namespace = _mapping(obj.get("metadata")).get("namespace") or request.namespace
+        rendering, expected = await self._expected(verdict, obj, kind, namespace)
+        if rendering is None or expected is None:
+            return verdict
+        if kind == "Secret":
+            self._judge_secret(verdict, obj, expected, rendering)
+            return verdict
+        query = self._ask_policies(self._made_document(rendering, obj, kind, request.operation, namespace))
+        if kind == "Pod":
+            defaults.apply(expected["spec"], self.pod_defaults, in_place=True)  # a fresh rendering: ours to change
+        for difference in compare.differences(expected, obj):
+            verdict.findings.append(Finding("matches-template", difference.partition(": ")[0],
+                                            f"differs from what template {rendering.template.metadata.name} renders "
+                                            f"for instance {rendering.instance.metadata.name}: "
+                                            f"{difference.partition(': ')[2]}",
+                                            "the operator may only create exactly what the template renders"))
+        self._owned(verdict, obj, kind, rendering)
+        if kind == "Pod":
+            self._floor(verdict, _mapping(obj.get("spec")), "spec", _mapping(obj.get("metadata")).get("annotations"))
+        elif kind == "PersistentVolumeClaim":
+            self._pvc_floor(verdict, _mapping(obj.get("spec")), "spec")
+        await self._policies(verdict, query)
         return verdict
 
-    def _ask_workload_policies(self, obj: Mapping[str, Any], kind: str, operation: str,
-                               namespace: str) -> asyncio.Task[list[PolicyViolation]]:
-        spec = obj.get("spec") or {}
-        return self._ask_policies({"kind": kind, "operation": operation, "namespace": namespace,
-                                   "pods": [{"path": "spec", "spec": spec}] if kind == "Pod" else [],
-                                   "pvcs": [{"path": "spec", "spec": spec}] if kind != "Pod" else [], "others": []})
-
     async def workload_policies(self, verdict: Verdict, obj: Mapping[str, Any], kind: str,
-                                query: asyncio.Task[list[PolicyViolation]] | None = None,
                                 namespace: str = "") -> None:
-        """The floor (pods) and the policies, for a Pod or PVC as it is."""
-        query = query or self._ask_workload_policies(obj, kind, "CREATE", namespace)
+        """The floor and the policies for a Pod or PVC as it is, without an instance (`jupyternetes policy test`)."""
+        spec = _mapping(obj.get("spec"))
+        query = self._ask_policies(self._document(
+            kind, "CREATE", namespace, pods=[{"path": "spec", "spec": spec}] if kind == "Pod" else [],
+            pvcs=[{"path": "spec", "spec": spec}] if kind != "Pod" else [], others=[], own_secret="",
+            own_pvcs=[]))
         if kind == "Pod":
-            self._floor(verdict, obj.get("spec") or {}, "spec", (obj.get("metadata") or {}).get("annotations"))
+            self._floor(verdict, spec, "spec", _mapping(obj.get("metadata")).get("annotations"))
+        else:
+            self._pvc_floor(verdict, spec, "spec")
         await self._policies(verdict, query)
 
-    async def _matches_rendering(self, verdict: Verdict, obj: Mapping[str, Any], kind: str,
-                                 request: Request) -> None:
-        meta = obj.get("metadata") or {}
-        namespace = meta.get("namespace") or request.namespace
-        labels = meta.get("labels") or {}
-        instance_name = (meta.get("annotations") or {}).get(constants.ANNOTATION_INSTANCE_NAME, "")
+    def _made_document(self, rendering: _Rendering, obj: Mapping[str, Any], kind: str, operation: str,
+                       namespace: str) -> dict[str, Any]:
+        """The instance's policy input, with the object under admission in place of its rendering: the object is
+        judged as it is, together with the variables it was rendered from."""
+        spec = _mapping(obj.get("spec"))
+        body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+        return self._instance_document(
+            rendering, operation, namespace,
+            pods=[{"path": "spec", "spec": spec}] if kind == "Pod" else [],
+            pvcs=[{"path": "spec", "spec": spec}] if kind == "PersistentVolumeClaim" else [],
+            others=self._others([("", str(obj.get("apiVersion", "v1")), kind, body)])
+            if kind in ("Service", "ConfigMap") else [])
+
+    async def _expected(self, verdict: Verdict, obj: Mapping[str, Any], kind: str,
+                        namespace: str) -> tuple[_Rendering | None, dict[str, Any] | None]:
+        """The instance the object names, rendered now, and the manifest its entry renders to."""
+        meta = _mapping(obj.get("metadata"))
+        labels = _mapping(meta.get("labels"))
+        annotation = f"metadata.annotations[{constants.ANNOTATION_INSTANCE_NAME!r}]"
+        instance_name = str(_mapping(meta.get("annotations")).get(constants.ANNOTATION_INSTANCE_NAME, ""))
         instance_body = await self.lookup.instance(namespace, instance_name) if instance_name else None
         if instance_body is None:
-            verdict.findings.append(Finding("rendered-only", f"metadata.annotations[{constants.ANNOTATION_INSTANCE_NAME!r}]",
+            verdict.findings.append(Finding("rendered-only", annotation,
                                             f"no instance {namespace}/{instance_name} exists to render this {kind}",
                                             "objects are only created for existing instances"))
-            return
-        instance = models.parse_instance(instance_body)
-        ref = instance.spec.template
-        template_body = await self.lookup.template(ref.namespace or namespace, ref.name)
-        if template_body is None:
-            verdict.findings.append(Finding("rendered-only", "", f"template {ref.namespace or namespace}/{ref.name} "
-                                            "of the instance does not exist", "create the template first"))
-            return
-        try:
-            manifests = render.render(models.parse_template(template_body), instance)
-        except render.RenderError as error:
-            verdict.findings.append(Finding("rendered-only", "", f"the instance's template does not render: {error}"))
-            return
+            return None, None
+        rendering = await self._rendering(verdict, instance_body, namespace, "rendered-only")
+        if rendering is None:
+            return None, None
+        entry_kind = labels.get(constants.LABEL_ENTRY_KIND)
+        if entry_kind != _ENTRY_KINDS[kind]:
+            verdict.findings.append(Finding("rendered-only", f"metadata.labels[{constants.LABEL_ENTRY_KIND!r}]",
+                                            f"a {kind} is rendered from a {_ENTRY_KINDS[kind]!r} entry, not from "
+                                            f"{entry_kind!r}"))
+            return None, None
         entry = labels.get(constants.LABEL_ENTRY)
-        candidates = manifests.pods if kind == "Pod" else manifests.pvcs
-        expected = next((o for o in candidates if o.entry_name == entry), None)
+        if kind == "Secret":
+            secret = render.instance_secret(rendering.instance, dict.fromkeys(rendering.instance.spec.sealed_variables,
+                                                                              ""))
+            if secret is None or entry != constants.SECRET_ENTRY:
+                verdict.findings.append(Finding("rendered-only", f"metadata.labels[{constants.LABEL_ENTRY!r}]",
+                                                f"instance {instance_name} has no Secret to make"))
+                return None, None
+            return rendering, secret
+        candidates = {"Pod": rendering.manifests.pods, "PersistentVolumeClaim": rendering.manifests.pvcs}.get(
+            kind, rendering.manifests.others)
+        expected = next((o for o in candidates if o.entry_name == entry and o.kind == kind), None)
         if expected is None:
             verdict.findings.append(Finding("rendered-only", f"metadata.labels[{constants.LABEL_ENTRY!r}]",
                                             f"the template has no {kind} entry {entry!r}"))
+            return None, None
+        return rendering, dict(expected.manifest)
+
+    def _owned(self, verdict: Verdict, obj: Mapping[str, Any], kind: str, rendering: _Rendering) -> None:
+        """The object's owner is its instance (a controller reference with the instance's uid); only a workspace
+        PVC may have no owner, so that it outlives the instance."""
+        refs = _mapping(obj.get("metadata")).get("ownerReferences") or []
+        uid = rendering.instance_body["metadata"].get("uid")
+        name = rendering.instance.metadata.name
+        if not refs and kind == "PersistentVolumeClaim":
             return
-        manifest = expected.manifest
-        if kind == "Pod":
-            defaults.apply(manifest["spec"], self.pod_defaults, in_place=True)  # a fresh rendering: ours to change
-        for difference in compare.differences(manifest, obj):
+        ok = (isinstance(refs, list) and len(refs) == 1 and isinstance(refs[0], Mapping)
+              and refs[0].get("uid") == uid and refs[0].get("kind") == constants.INSTANCE_KIND
+              and refs[0].get("apiVersion") == constants.API_VERSION and refs[0].get("name") == name
+              and refs[0].get("controller") is True)
+        if not ok:
+            verdict.findings.append(Finding(
+                "matches-template", "metadata.ownerReferences",
+                f"the only owner reference must be a controller reference to instance {name} (uid {uid})",
+                "the operator sets it; nothing else may"))
+
+    def _judge_secret(self, verdict: Verdict, obj: Mapping[str, Any], expected: dict[str, Any],
+                      rendering: _Rendering) -> None:
+        """The instance's Secret: Opaque, named, labelled and owned as rendered, exactly the keys the instance's
+        variables give, plain values as the instance has them, and sealed values (opened by the operator, seen here
+        for the first time) within the same limits as plain variables."""
+        for difference in compare.differences({**expected, "stringData": None}, {**obj, "data": None}):
             verdict.findings.append(Finding("matches-template", difference.partition(": ")[0],
-                                            f"differs from what template {ref.name} renders for instance "
-                                            f"{instance_name}: {difference.partition(': ')[2]}",
-                                            "the operator may only create exactly what the template renders"))
-        for problem in compare.owner_problems(obj, instance_body["metadata"]["uid"]):
-            verdict.findings.append(Finding("matches-template", "metadata.ownerReferences", problem))
+                                            f"differs from the instance's Secret: {difference.partition(': ')[2]}"))
+        self._owned(verdict, obj, "Secret", rendering)
+        if obj.get("type", "Opaque") != "Opaque":
+            verdict.findings.append(Finding("matches-template", "type", f"type {obj.get('type')!r} is not Opaque",
+                                            "the operator only makes Opaque Secrets"))
+        data = _mapping(obj.get("data"))
+        instance = rendering.instance
+        sealed = {render.secret_key(name): name for name in instance.spec.sealed_variables}
+        plain = {render.secret_key(name): value for name, value in instance.spec.variables.items()
+                 if name.startswith(constants.ENV_VARIABLE_PREFIX)}
+        expected_keys = set(sealed) | set(plain)
+        if set(data) != expected_keys or obj.get("stringData"):
+            verdict.findings.append(Finding(
+                "matches-template", "data", f"keys {sorted(map(str, data))} are not the instance's "
+                f"{sorted(expected_keys)}", "the Secret holds exactly the instance's hub environment and sealed "
+                "variables"))
+            return
+        for key, raw in data.items():
+            try:
+                value = base64.b64decode(str(raw), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                verdict.findings.append(Finding("matches-template", f"data[{key!r}]", "is not base64 of UTF-8 text"))
+                continue
+            if key in plain:
+                if value != plain[key]:
+                    verdict.findings.append(Finding("matches-template", f"data[{key!r}]",
+                                                    "differs from the instance's variable"))
+                continue
+            self._sealed_value(verdict, sealed[key], value)
+
+    def _sealed_value(self, verdict: Verdict, variable: str, value: str) -> None:
+        """The limits of policies/variables applied to an opened sealed value (never written into a message)."""
+        path = f"spec.sealedVariables[{variable!r}]"
+        limit = self.data.variable_max_length
+        if limit is not None and len(value) > limit:
+            verdict.findings.append(Finding("variables", path, f"the opened value is {len(value)} characters; the "
+                                            f"most allowed is {limit}", "shorten the value",
+                                            self.data.mode("variables")))
+        pattern = self.data.variable_patterns.get(variable)
+        if pattern is not None:
+            try:
+                matched = re.search(pattern, value) is not None
+            except re.error:
+                matched = False
+            if not matched:
+                verdict.findings.append(Finding("variables", path, f"the opened value does not match the pattern "
+                                                f"{pattern}", "give a value that matches the pattern",
+                                                self.data.mode("variables")))
 
 
-def _protected_changes(old: Mapping[str, Any], new: Mapping[str, Any], spec_too: bool) -> list[str]:
-    """What an update may not touch: Jupyternetes' own labels and annotations, and a pod's spec (a new image, an
-    ephemeral container). A PVC's spec may change as Kubernetes allows (binding to a volume, expansion)."""
+def _protected_changes(old: Mapping[str, Any], new: Mapping[str, Any], kind: str, sub_resource: str) -> list[str]:
+    """What an update may not touch: Jupyternetes' own labels and annotations, owner references (only the garbage
+    collector removes them), and the content: a pod's spec, a PVC's spec but for binding to a volume, a Service's
+    spec, a Secret's or ConfigMap's data. Ephemeral containers and in-place resizes are changes to the spec."""
+    if sub_resource:
+        return [f"{sub_resource} (subresource)"]
     changes = []
-    if spec_too and (old.get("spec") or {}) != (new.get("spec") or {}):
-        changes.append("spec")
+    old_meta, new_meta = _mapping(old.get("metadata")), _mapping(new.get("metadata"))
     for field_name in ("labels", "annotations"):
-        old_values = (old.get("metadata") or {}).get(field_name) or {}
-        new_values = (new.get("metadata") or {}).get(field_name) or {}
+        old_values = _mapping(old_meta.get(field_name))
+        new_values = _mapping(new_meta.get(field_name))
         for key in set(old_values) | set(new_values):
-            ours = key.startswith(constants.LABEL_PREFIX) or key == constants.LABEL_MANAGED_BY
+            ours = str(key).startswith(constants.LABEL_PREFIX) or key == constants.LABEL_MANAGED_BY
             if ours and old_values.get(key) != new_values.get(key):
                 changes.append(f"metadata.{field_name}[{key!r}]")
+    old_refs = [r for r in old_meta.get("ownerReferences") or [] if isinstance(r, Mapping)]
+    for ref in new_meta.get("ownerReferences") or []:
+        if not isinstance(ref, Mapping) or not any(dict(ref) == dict(o) or (
+                ref.get("uid") == o.get("uid") and ref.get("kind") == o.get("kind")) for o in old_refs):
+            changes.append("metadata.ownerReferences")
+            break
+    if kind == "PersistentVolumeClaim":
+        old_spec, new_spec = _mapping(old.get("spec")), _mapping(new.get("spec"))
+        for key in sorted(set(old_spec) | set(new_spec)):
+            binding = key in _PVC_BINDING_FIELDS and old_spec.get(key) in (None, "")
+            if not binding and old_spec.get(key) != new_spec.get(key):
+                changes.append(f"spec.{key}")
+    else:
+        for key in ("spec", "data", "binaryData", "type", "immutable"):
+            if old.get(key) != new.get(key):
+                changes.append(key)
     return changes

@@ -159,6 +159,20 @@ class PolicyData:
     def allowed_images(self) -> list[str]:
         return list((self.config.get("images") or {}).get("allowed") or [])
 
+    @property
+    def allowed_fields(self) -> frozenset[str]:
+        """Field patterns (as in `fields`) that the floor admits although it does not know or judge them."""
+        return frozenset(str(f) for f in (self.config.get("fields") or {}).get("allowed") or [])
+
+    @property
+    def variable_max_length(self) -> int | None:
+        value = (self.config.get("variables") or {}).get("max_length")
+        return int(value) if value is not None else None
+
+    @property
+    def variable_patterns(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in ((self.config.get("variables") or {}).get("patterns") or {}).items()}
+
 
 def load_data(policy_dir: Path) -> PolicyData:
     """Read `data.yaml` from the policy directory; a missing or broken file is an error naming the file."""

@@ -84,15 +84,16 @@ class WebhookSettings(BaseSettings):
     operator_user: str = "system:serviceaccount:jupyternetes:jupyternetes-operator"
     """The operator's identity: the only one that may create pods and PVCs carrying Jupyternetes labels."""
 
+    component_service_accounts: list[str] = Field(
+        default_factory=lambda: ["hub", "jupyternetes-operator", "jupyternetes-webhook"])
+    """Service-account names of JupyterHub and the Jupyternetes components: no notebook pod may run as one of them,
+    whatever the policy data says."""
+
     template_namespace: str = ""
     """Shared template namespace an instance may use besides its own (the operator's setting of the same name)."""
 
     exempt_namespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
     """Namespaces the webhook configurations leave alone (its own namespace is always exempt)."""
-
-    mutable_instance_fields: list[str] = Field(default_factory=list)
-    """Top-level fields of an instance's spec that may change after creation (none by default: stop and start a new
-    server instead)."""
 
     timeout_seconds: int = 5
     """Timeout the API server gives each webhook call (the configurations' timeoutSeconds)."""

@@ -21,7 +21,8 @@ Decide = Callable[[HttpRequest, review.Request], Awaitable[dict[str, Any]]]
 
 #: What each webhook judges: resource -> kind label for metrics.
 JUDGED: Final = {"jupyternotebooktemplates": "template", "jupyternotebookinstances": "instance", "pods": "pod",
-                 "persistentvolumeclaims": "pvc"}
+                 "persistentvolumeclaims": "pvc", "secrets": "secret", "services": "service",
+                 "configmaps": "configmap"}
 
 
 def _error(status: int, message: str) -> JSONResponse:

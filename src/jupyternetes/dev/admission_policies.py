@@ -1,0 +1,69 @@
+"""The ValidatingAdmissionPolicies for the local control plane: the chart's own file, bound with this installation's
+identities as parameters.
+
+The policies themselves are in `charts/jupyternetes/files/admission-policies.yaml`, read here from the repository, so
+the chart and `dev up` run the same CEL. This module builds what differs per installation, the parameter ConfigMap
+and the bindings, exactly as the chart's `templates/admission/policies.yaml` does (a test holds the two equal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+REPO_ROOT: Final = Path(__file__).resolve().parents[3]
+POLICY_FILE: Final = REPO_ROOT / "charts" / "jupyternetes" / "files" / "admission-policies.yaml"
+_API: Final = "admissionregistration.k8s.io/v1"
+
+
+def policies(path: Path = POLICY_FILE) -> list[dict[str, Any]]:
+    """The ValidatingAdmissionPolicy objects, as shipped in the chart."""
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def params_name(release: str) -> str:
+    return f"{release}-admission-policies"
+
+
+def params(*, release: str, namespace: str, operator: str, hub: str, instance_creators: Sequence[str],
+           exempt_namespaces: Sequence[str], lease_name: str, sealing_configmap: str,
+           component_accounts: Sequence[str]) -> dict[str, Any]:
+    """The ConfigMap that every binding passes to its policy: who is who in this installation."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": params_name(release), "namespace": namespace,
+                     "labels": {"app.kubernetes.io/part-of": "jupyternetes"}},
+        "data": {
+            "operator": operator,
+            "hub": hub,
+            "instanceCreators": ",".join(instance_creators),
+            "exemptNamespaces": ",".join(sorted({*exempt_namespaces, namespace})),
+            "leaseNamespace": namespace,
+            "leaseName": lease_name,
+            "sealingConfigMap": sealing_configmap,
+            "componentServiceAccounts": ",".join(sorted(set(component_accounts))),
+        },
+    }
+
+
+def bindings(*, release: str, namespace: str) -> list[dict[str, Any]]:
+    """One binding per policy, cluster-wide, denying, with the installation's parameters (denying without them)."""
+    return [{
+        "apiVersion": _API,
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": policy["metadata"]["name"], "labels": {"app.kubernetes.io/part-of": "jupyternetes"}},
+        "spec": {
+            "policyName": policy["metadata"]["name"],
+            "validationActions": ["Deny"],
+            "paramRef": {"name": params_name(release), "namespace": namespace, "parameterNotFoundAction": "Deny"},
+        },
+    } for policy in policies()]
+
+
+def objects(**settings: Any) -> list[dict[str, Any]]:
+    """Policies, their parameters and bindings, in the order to create them."""
+    return [*policies(), params(**settings), *bindings(release=settings["release"], namespace=settings["namespace"])]
