@@ -55,3 +55,12 @@ test_pinned_image_allowed_when_digest_required if {
 	strict := object.union(config, {"images": {"allowed": config.images.allowed, "require_digest": true}})
 	count(images.deny) == 0 with input as pod("busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef") with data.jupyternetes.config as strict
 }
+
+test_image_volume_off_the_allowlist_denied if {
+	doc := {"kind": "Pod", "pods": [{"path": "spec", "spec": {
+		"containers": [{"name": "c", "image": "busybox"}],
+		"volumes": [{"name": "tools", "image": {"reference": "evil.example/tools:1"}}],
+	}}]}
+	some d in images.deny with input as doc with data.jupyternetes.config as config
+	d.path == "spec.volumes[0].image.reference"
+}

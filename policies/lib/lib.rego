@@ -2,7 +2,10 @@
 #   input.kind        "JupyterNotebookTemplate", "JupyterNotebookInstance", "Pod" or "PersistentVolumeClaim"
 #   input.pods[_]     {"path": field path of the pod spec, "spec": a PodSpec}
 #   input.pvcs[_]     {"path": field path of the PVC spec, "spec": a PersistentVolumeClaimSpec}
-#   input.others[_]   {"path": ..., "apiVersion": ..., "kind": ...}
+#   input.others[_]   {"path": ..., "apiVersion": ..., "kind": ..., "body": every field but apiVersion, kind, metadata}
+#   input.own_secret  the instance's own Secret: its name, or "{jupyternetes.secret}" in a template
+#   input.own_pvcs    the instance's own PVCs: their names, or "{jupyternetes.pvcs.<entry>}" in a template
+#   input.own_configmaps  ConfigMaps the instance's template makes: names, or "{jupyternetes.others.<entry>}"
 #   input.variables   instances only: name -> value
 #   input.template_variables   instances only: the variables the template uses
 package jupyternetes.lib
@@ -39,3 +42,28 @@ qualify(name) := sprintf("docker.io/library/%s", [name]) if {
 } else := name
 
 digest_pinned(image) if contains(image, "@sha256:")
+
+# Every volume of every pod, with the field path of the volume.
+volumes contains {"path": sprintf("%s.volumes[%d]", [pod.path, i]), "volume": v} if {
+	some pod in input.pods
+	some i, v in object.get(pod.spec, "volumes", [])
+}
+
+# Every claim spec: the PVCs, and the claim templates of every pod's ephemeral volumes.
+claims contains pvc if some pvc in input.pvcs
+
+claims contains {"path": sprintf("%s.ephemeral.volumeClaimTemplate.spec", [v.path]), "spec": spec} if {
+	some v in volumes
+	spec := v.volume.ephemeral.volumeClaimTemplate.spec
+}
+
+# Whether `name` is one of `own` (the instance's own objects) or matches one of the glob `patterns`.
+name_allowed(name, own, _) if name in own
+
+name_allowed(name, _, patterns) if {
+	some pattern in patterns
+	glob.match(pattern, [], name)
+}
+
+# A config list that may be missing.
+setting(path) := object.get(config, path, [])

@@ -29,3 +29,12 @@ test_request_above_bound_denied if {
 	some d in resources.deny with input as pod({"limits": {"cpu": "8", "memory": "32Gi"}, "requests": {"memory": "20Gi"}}) with data.jupyternetes.config as config
 	d.path == "spec.containers[0].resources.requests.memory"
 }
+
+test_pod_level_limit_above_the_bound_denied if {
+	doc := {"kind": "Pod", "pods": [{"path": "spec", "spec": {
+		"resources": {"limits": {"cpu": "64"}},
+		"containers": [{"name": "c", "image": "x", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}],
+	}}]}
+	some d in resources.deny with input as doc with data.jupyternetes.config as config
+	d.path == "spec.resources.limits.cpu"
+}

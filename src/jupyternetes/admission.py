@@ -22,6 +22,8 @@ from typing import Any, Final
 from jupyternetes import constants
 
 VALIDATING_NAME: Final = "validate.jupyternetes.kadense.io"
+#: The kinds the operator creates (pods and PVCs, the instance's Secret, and the other kinds it may make).
+OPERATOR_KINDS: Final = ("pods", "persistentvolumeclaims", "secrets", "services", "configmaps")
 MUTATING_NAME: Final = "mutate.jupyternetes.kadense.io"
 _API: Final = "admissionregistration.k8s.io/v1"
 
@@ -97,6 +99,15 @@ def configurations(
                                       "secrets", "services", "configmaps"],
                         "scope": "Namespaced"}],
              "matchConditions": ours},
+            # The namespaces left alone above are the operator's to stay out of: it is refused there outright.
+            {"name": f"exempt-namespaces.{VALIDATING_NAME}", **common,
+             "namespaceSelector": {"matchExpressions": [
+                 {"key": "kubernetes.io/metadata.name", "operator": "In", "values": exempt}]},
+             "clientConfig": _client(url, service, "/validate", ca_bundle),
+             "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                        "resources": list(OPERATOR_KINDS), "scope": "Namespaced"}],
+             "matchConditions": [{"name": "the-operator",
+                                  "expression": f"request.userInfo.username == '{operator_user}'"}]},
         ],
     }
     mutating = {

@@ -62,6 +62,7 @@ VAR_TEMPLATE_NAMESPACE: Final = "jupyternetes.template.namespace"
 VAR_SECRET: Final = "jupyternetes.secret"
 VAR_PVC_PREFIX: Final = "jupyternetes.pvcs."
 VAR_POD_PREFIX: Final = "jupyternetes.pods."
+VAR_OTHER_PREFIX: Final = "jupyternetes.others."
 DERIVED_VARIABLE_PREFIX: Final = "jupyternetes."
 
 #: Entry kinds, as used in LABEL_ENTRY_KIND and in field paths.

@@ -241,6 +241,8 @@ def derived_variables(template: Template, instance: Instance) -> dict[str, str]:
         derived[constants.VAR_PVC_PREFIX + pvc.name] = naming.object_name(instance_name, pvc.name)
     for pod in template.spec.pods:
         derived[constants.VAR_POD_PREFIX + pod.name] = naming.object_name(instance_name, pod.name)
+    for other in template.spec.other_resources:
+        derived[constants.VAR_OTHER_PREFIX + other.name] = naming.object_name(instance_name, other.name)
     return derived
 
 

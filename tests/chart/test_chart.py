@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from jupyternetes import admission
+from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import rbac, toolchain
 from tests.support import helm
 from tests.support.k8s_schema import Validator
@@ -170,6 +171,27 @@ class TestSameAsTheCode:
         dev_accounts = set(rbac.service_accounts("jupyternetes", "default").values())
         # The hub's account comes from Zero to JupyterHub, not from this chart.
         assert accounts == dev_accounts - {("default", rbac.HUB_ACCOUNT)}
+
+    def test_dev_up_binds_exactly_the_charts_admission_policies_with_the_same_parameters(self) -> None:
+        """The same policies, bindings and parameters, for a release `jupyternetes` laid out as the local control
+        plane is."""
+        manifests = helm.rendered(release="jupyternetes", namespace="jupyternetes", hub__namespace="default",
+                                  hub__serviceAccountName=rbac.HUB_ACCOUNT, templates__namespace="kadense")
+        dev = cluster_mod.dev_admission_policies(cluster_mod.ClusterConfig())
+
+        def index(objects: list[dict[str, Any]]) -> dict[tuple[str, str | None, str], Any]:
+            kinds = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+            return {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]):
+                    o.get("spec") or o.get("data") for o in objects
+                    if o["kind"] in kinds or o["metadata"]["name"].endswith("-admission-policies")}
+
+        chart, local = index(manifests), index(dev)
+        assert len(local) == 9  # four policies, four bindings, one parameter ConfigMap
+        assert chart == local
+
+    def test_the_admission_policies_can_be_left_out(self) -> None:
+        kinds = {m["kind"] for m in helm.rendered(admissionPolicies__enabled="false")}
+        assert "ValidatingAdmissionPolicy" not in kinds and "ValidatingAdmissionPolicyBinding" not in kinds
 
     def test_chart_crds_are_the_crds(self) -> None:
         for crd in (REPO / "crds").glob("*.yaml"):

@@ -53,6 +53,8 @@ def test_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ({"allowed_kinds": ["Service"]}, "must be apiVersion/Kind"),
         ({"allowed_kinds": ["v1/Pod"]}, "belongs in the template's pods"),
+        ({"allowed_kinds": ["apps/v1/Deployment"]}, "cannot be judged by the admission webhook"),
+        ({"allowed_kinds": ["rbac.authorization.k8s.io/v1/RoleBinding"]}, "cannot be judged by the admission webhook"),
         ({"pvc_retention": "forever"}, "keep"),
         ({"lease_duration_seconds": 4, "lease_renew_seconds": 3}, "at most half"),
         ({"workers": 0}, "at least 1"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 from typing import Any
 
@@ -267,3 +268,107 @@ class TestWorkloads:
                "spec": {"containers": [{"name": "c", "image": "anything", "securityContext": {"privileged": True}}]}}
         verdict = await _judge().workload(_request("pods", pod, user="system:admin"))
         assert verdict.allowed
+
+
+def _secret(**variables: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(instance, the Secret the operator makes for it, owned), with `variables` added to the instance."""
+    instance = _seed_instance()
+    instance["spec"]["variables"].update(variables)
+    secret = render.instance_secret(models.parse_instance(instance), {})
+    assert secret is not None
+    secret["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in secret.pop("stringData").items()}
+    secret["metadata"]["ownerReferences"] = [{"apiVersion": "kadense.io/v1", "kind": "JupyterNotebookInstance",
+                                              "name": instance["metadata"]["name"],
+                                              "uid": instance["metadata"]["uid"], "controller": True}]
+    return instance, secret
+
+
+def _secret_judge(instance: dict[str, Any], **config: Any) -> Judge:
+    lookup = fakes.DictLookup({("default", instance["metadata"]["name"]): instance},
+                              {("kadense", "default-template"): _mutated_template()})
+    return Judge(SETTINGS, fakes.data(**config), fakes.FixedEngine(), lookup)
+
+
+class TestTheInstancesSecret:
+    async def test_the_operator_may_create_exactly_the_rendered_secret(self) -> None:
+        instance, secret = _secret(**{"jupyterhub.env.JUPYTERHUB_API_URL": "http://hub/api"})
+        verdict = await _secret_judge(instance).workload(_request("secrets", secret, user=OPERATOR))
+        assert verdict.allowed, verdict.message()
+
+    @pytest.mark.parametrize(("edit", "rule", "words"), [
+        (lambda s: s.update(type="kubernetes.io/service-account-token"), "matches-template", "is not Opaque"),
+        (lambda s: s["data"].update(LD_PRELOAD=base64.b64encode(b"/tmp/x.so").decode()), "matches-template",
+         "are not the instance's"),
+        (lambda s: s["data"].update(JUPYTERHUB_API_URL=base64.b64encode(b"http://evil").decode()),
+         "matches-template", "differs from the instance's variable"),
+        (lambda s: s["metadata"]["ownerReferences"][0].update(uid="another"), "matches-template",
+         "the only owner reference must be a controller reference"),
+        (lambda s: s["metadata"].update(name="jupyter-someone-else"), "matches-template", "metadata.name"),
+        (lambda s: s["metadata"]["labels"].update({constants.LABEL_ENTRY_KIND: "pod"}), "rendered-only",
+         "a Secret is rendered from a 'secret' entry"),
+    ], ids=["service-account-token", "extra key", "changed value", "other owner", "other name", "wrong entry kind"])
+    async def test_anything_else_is_refused(self, edit: Any, rule: str, words: str) -> None:
+        instance, secret = _secret(**{"jupyterhub.env.JUPYTERHUB_API_URL": "http://hub/api"})
+        edit(secret)
+        verdict = await _secret_judge(instance).workload(_request("secrets", secret, user=OPERATOR))
+        assert rule in _rules(verdict) and words in verdict.message(), verdict.message()
+
+    async def test_a_sealed_value_is_held_to_the_variable_rules_without_being_repeated(self) -> None:
+        instance = _seed_instance()
+        instance["spec"]["sealedVariables"] = {"jupyterhub.api_token": "ciphertext"}
+        del instance["spec"]["variables"]["jupyterhub.api_token"]
+        secret = render.instance_secret(models.parse_instance(instance), {"jupyterhub.api_token": "not hex\nx"})
+        assert secret is not None
+        secret["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in secret.pop("stringData").items()}
+        secret["metadata"]["ownerReferences"] = _secret(**{"jupyterhub.env.X": "1"})[1]["metadata"]["ownerReferences"]
+        judge = _secret_judge(instance, variables={"max_length": 4096,
+                                                   "patterns": {"jupyterhub.api_token": "^[0-9a-f]{32}$"}})
+        verdict = await judge.workload(_request("secrets", secret, user=OPERATOR))
+        assert _rules(verdict) == {"variables"}, verdict.message()
+        assert "spec.sealedVariables['jupyterhub.api_token']: the opened value does not match" in verdict.message()
+        assert "not hex" not in verdict.message()
+
+    async def test_the_operator_may_not_create_anything_in_an_exempt_namespace(self) -> None:
+        instance, secret = _secret(**{"jupyterhub.env.X": "1"})
+        verdict = await _secret_judge(instance).workload(_request("secrets", secret, user=OPERATOR,
+                                                                  namespace="kube-system"))
+        assert _rules(verdict) == {"exempt-namespaces"}
+
+
+class TestFieldsTheFloorCannotJudge:
+    def _pod(self, edit: Any) -> dict[str, Any]:
+        pod = _rendered("Pod")
+        edit(pod["spec"])
+        return pod
+
+    async def test_a_field_from_a_newer_kubernetes_is_refused_naming_it(self) -> None:
+        judge = _judge()
+        verdict = await judge.workload(_request("pods", self._pod(lambda s: s.update(futureIsolation="off")),
+                                                user=OPERATOR))
+        assert "floor:unknown-field" in _rules(verdict)
+        assert "field 'futureIsolation' is not a field Jupyternetes knows (Kubernetes v1.37.1)" in verdict.message()
+
+    async def test_policy_data_can_allow_a_field_by_its_pattern(self) -> None:
+        template = _mutated_template()
+        template["spec"]["pods"][0]["spec"]["nodeName"] = "node-1"
+        refused = await _judge().template(_request("jupyternotebooktemplates", template, user="officer"))
+        assert "floor:field-not-allowed" in _rules(refused)
+        allowed = await _judge(fields={"allowed": ["spec.nodeName"]}).template(
+            _request("jupyternotebooktemplates", template, user="officer"))
+        assert "floor:field-not-allowed" not in _rules(allowed), allowed.message()
+
+    async def test_a_component_service_account_is_refused_whatever_the_policy_data_says(self) -> None:
+        template = _mutated_template()
+        template["spec"]["pods"][0]["spec"]["serviceAccountName"] = "jupyternetes-operator"
+        verdict = await _judge(identity={"allowed_service_accounts": ["jupyternetes-operator"]}).template(
+            _request("jupyternotebooktemplates", template, user="officer"))
+        assert "floor:component-identity" in _rules(verdict)
+
+    async def test_a_wrong_type_anywhere_the_webhook_reads_is_a_named_denial(self) -> None:
+        pod = _rendered("Pod")
+        pod["spec"]["containers"][0]["env"] = {"not": "a list"}
+        pod["metadata"]["labels"] = {"a": 1}
+        verdict = await _judge().workload(_request("pods", pod, user=OPERATOR))
+        assert _rules(verdict) == {"schema"}
+        assert "spec.containers[0].env: must be a list" in verdict.message()
+        assert "metadata.labels: must map strings to strings" in verdict.message()

@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jupyternetes import models
+
+
+#: Kinds of other resources that the admission webhook and policies judge (and so the only ones the operator makes).
+JUDGED_OTHER_KINDS: Final = ("v1/Service", "v1/ConfigMap")
 
 
 class OperatorSettings(BaseSettings):
@@ -26,9 +30,9 @@ class OperatorSettings(BaseSettings):
     Security officers keep approved templates there; the chart sets it to its release namespace."""
 
     allowed_kinds: list[str] = Field(default_factory=list)
-    """Kinds of `otherResources` the operator creates, as `apiVersion/Kind` (for example `v1/Service`,
-    `v1/ConfigMap`). Empty by default: a template can only make PVCs and pods until an admin opts in, and its
-    RBAC must allow the kinds too."""
+    """Kinds of `otherResources` the operator creates: `v1/Service` and `v1/ConfigMap` are the ones the admission
+    webhook and policies know how to judge. Empty by default: a template can only make PVCs and pods until an admin
+    opts in, and its RBAC must allow the kinds too."""
 
     pvc_retention: Literal["keep", "delete"] = "keep"
     """`keep`: PVCs outlive their instance, so a user gets the same workspace back on the next start (no owner
@@ -89,6 +93,9 @@ class OperatorSettings(BaseSettings):
                 raise ValueError(f"allowed kind {kind!r} must be apiVersion/Kind, for example v1/Service")
             if kind in ("v1/Pod", "v1/PersistentVolumeClaim"):
                 raise ValueError(f"{kind} belongs in the template's pods or pvcs, not in otherResources")
+            if kind not in JUDGED_OTHER_KINDS:
+                raise ValueError(f"allowed kind {kind} cannot be judged by the admission webhook and policies, so the "
+                                 f"operator will not create it; use {' or '.join(JUDGED_OTHER_KINDS)}")
         return kinds
 
     @field_validator("public_key_configmap")

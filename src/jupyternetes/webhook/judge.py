@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from jupyternetes import constants, models, naming, render
-from jupyternetes.webhook import compare, defaults, floor
+from jupyternetes.webhook import compare, defaults, floor, shape
 from jupyternetes.webhook.policy import Engine, PolicyData, PolicyUnavailable, PolicyViolation
 from jupyternetes.webhook.review import Request
 from jupyternetes.webhook.settings import WebhookSettings
@@ -106,10 +106,14 @@ def is_jupyternetes_object(obj: Mapping[str, Any] | None) -> bool:
                    and str(ref.get("apiVersion", "")).startswith(constants.GROUP + "/") for ref in owners))
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _subject(kind: str, obj: Mapping[str, Any] | None, request: Request) -> str:
     meta = _mapping(_mapping(obj).get("metadata"))
-    namespace = meta.get("namespace") or request.namespace
-    name = meta.get("name") or request.name or str(meta.get("generateName", "")) + "*"
+    namespace = _text(meta.get("namespace")) or request.namespace
+    name = _text(meta.get("name")) or request.name or _text(meta.get("generateName")) + "*"
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
 
 
@@ -164,11 +168,13 @@ class Judge:
     @staticmethod
     def _document(kind: str, operation: str, namespace: str, *, pods: list[dict[str, Any]],
                   pvcs: list[dict[str, Any]], others: list[dict[str, Any]], own_secret: str,
-                  own_pvcs: list[str], instance: models.Instance | None = None,
-                  template: models.Template | None = None) -> dict[str, Any]:
+                  own_pvcs: list[str], own_configmaps: list[str] | None = None,
+                  instance: models.Instance | None = None, template: models.Template | None = None
+                  ) -> dict[str, Any]:
         """The input of every policy (see policies/lib/lib.rego)."""
         document: dict[str, Any] = {"kind": kind, "operation": operation, "namespace": namespace, "pods": pods,
-                                    "pvcs": pvcs, "others": others, "own_secret": own_secret, "own_pvcs": own_pvcs}
+                                    "pvcs": pvcs, "others": others, "own_secret": own_secret, "own_pvcs": own_pvcs,
+                                    "own_configmaps": own_configmaps or []}
         if instance is not None and template is not None:
             document["variables"] = instance.spec.variables
             document["sealed_variables"] = sorted(instance.spec.sealed_variables)
@@ -205,7 +211,9 @@ class Judge:
             others=self._others([(f"spec.otherResources[{i}]", o.api_version, o.kind, o.body)
                                  for i, o in enumerate(template.spec.other_resources)]),
             own_secret="{" + constants.VAR_SECRET + "}",
-            own_pvcs=["{" + constants.VAR_PVC_PREFIX + p.name + "}" for p in template.spec.pvcs])
+            own_pvcs=["{" + constants.VAR_PVC_PREFIX + p.name + "}" for p in template.spec.pvcs],
+            own_configmaps=["{" + constants.VAR_OTHER_PREFIX + o.name + "}" for o in template.spec.other_resources
+                            if o.kind == "ConfigMap"])
         query = self._ask_policies(document)
         for pod in pods:
             self._floor(verdict, pod["spec"], pod["path"], pod["annotations"])
@@ -308,7 +316,9 @@ class Judge:
                   {k: v for k, v in o.manifest.items() if k not in ("apiVersion", "kind", "metadata")})
                  for o in manifests.others]),
             own_secret=naming.object_name(rendering.instance.metadata.name, constants.SECRET_ENTRY),
-            own_pvcs=[p.name for p in manifests.pvcs], instance=rendering.instance, template=rendering.template)
+            own_pvcs=[p.name for p in manifests.pvcs],
+            own_configmaps=[o.name for o in manifests.others if o.kind == "ConfigMap"],
+            instance=rendering.instance, template=rendering.template)
 
     # Objects Jupyternetes makes ----------------------------------------------------------------------------------
 
@@ -318,8 +328,21 @@ class Judge:
         obj = request.object or {}
         kind = MADE_KINDS.get(request.resource.resource, request.kind.kind)
         verdict = Verdict(_subject(kind, obj, request))
+        wrong = shape.problems(obj, kind)
+        if request.old_object is not None:
+            wrong += [f"oldObject.{problem}" for problem in shape.problems(request.old_object, kind)]
+        if wrong:
+            verdict.findings += [Finding("schema", problem.partition(": ")[0], problem.partition(": ")[2])
+                                 for problem in wrong]
+            return verdict
         is_operator = request.user_info.username == self.settings.operator_user
         ours = is_jupyternetes_object(obj)
+        if is_operator and request.namespace in self.settings.unjudged_namespaces():
+            verdict.findings.append(Finding(
+                "exempt-namespaces", "metadata.namespace",
+                f"the operator never creates or changes anything in namespace {request.namespace}, which the "
+                "webhook does not judge", "instances live in the users' namespaces"))
+            return verdict
         if request.operation == "UPDATE":
             old = request.old_object or {}
             if is_jupyternetes_object(old) or ours:

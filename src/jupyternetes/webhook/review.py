@@ -12,11 +12,19 @@ from pydantic import BaseModel, ConfigDict, Field
 API_VERSION: Final = "admission.k8s.io/v1"
 KIND: Final = "AdmissionReview"
 MAX_BODY_BYTES: Final = 3 * 1024 * 1024
+#: Deepest nesting accepted: a review of a template is about 25 levels deep; this leaves room and keeps every walk of
+#: the document far from Python's recursion limit.
+MAX_DEPTH: Final = 100
 WARNING_MAX: Final = 256
 
 
 class MalformedReview(ValueError):
-    """The request is not an AdmissionReview we can judge; the message says what is wrong."""
+    """The request is not an AdmissionReview we can judge; the message says what is wrong. `uid` is the request's
+    uid when the body was JSON and carried one (so the answer can be a denial of that request)."""
+
+    def __init__(self, message: str, uid: str = "") -> None:
+        super().__init__(message)
+        self.uid = uid
 
 
 class GroupVersionKind(BaseModel):
@@ -63,6 +71,19 @@ class Review(BaseModel):
     request: Request
 
 
+def _depth(document: Any) -> int:
+    """How deeply `document` nests, counted without recursion."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
 def parse(body: bytes) -> Review:
     """A validated review, or `MalformedReview` explaining which part is wrong."""
     if len(body) > MAX_BODY_BYTES:
@@ -71,17 +92,34 @@ def parse(body: bytes) -> Review:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedReview(f"the request body is not JSON: {error}") from None
+    except RecursionError:
+        raise MalformedReview(f"the request body nests more deeply than {MAX_DEPTH} levels") from None
+    uid = _uid(document)
+    if _depth(document) > MAX_DEPTH:
+        raise MalformedReview(f"the request body nests more deeply than {MAX_DEPTH} levels; no Kubernetes object "
+                              "the webhook judges does", uid)
     if not isinstance(document, dict):
         raise MalformedReview("the request body is not a JSON object")
     if document.get("apiVersion") != API_VERSION or document.get("kind") != KIND:
         raise MalformedReview(f"expected apiVersion {API_VERSION} and kind {KIND}, got apiVersion "
-                              f"{document.get('apiVersion')!r} and kind {document.get('kind')!r}")
+                              f"{_short(document.get('apiVersion'))} and kind {_short(document.get('kind'))}", uid)
     try:
         return Review.model_validate(document)
     except pydantic.ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-        raise MalformedReview(f"not a valid AdmissionReview: {problems}") from None
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:10])
+        raise MalformedReview(f"not a valid AdmissionReview: {problems}", uid) from None
+
+
+def _uid(document: Any) -> str:
+    request = document.get("request") if isinstance(document, dict) else None
+    uid = request.get("uid") if isinstance(request, dict) else None
+    return uid if isinstance(uid, str) else ""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def response(uid: str, allowed: bool, *, message: str = "", code: int | None = None, warnings: list[str] | None = None,

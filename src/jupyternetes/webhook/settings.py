@@ -112,6 +112,10 @@ class WebhookSettings(BaseSettings):
             raise ValueError("timeout_seconds must be between 1 and 30 (the API server's limit)")
         return self
 
+    def unjudged_namespaces(self) -> frozenset[str]:
+        """The namespaces the webhook configurations leave alone: the exempt ones and the webhook's own."""
+        return frozenset({*self.exempt_namespaces, self.namespace})
+
     def may_create_instances(self, username: str, groups: list[str]) -> bool:
         return username in self.instance_creators or any(f"group:{g}" in self.instance_creators for g in groups)
 

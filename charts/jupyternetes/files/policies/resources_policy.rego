@@ -1,5 +1,6 @@
 # Every container states CPU and memory limits, and no request or limit is above the bounds in
 # data.jupyternetes.config.resources (the mutating webhook fills in default_limits where a container has none).
+# Pod-level resources (spec.resources) are held to the same bounds.
 package jupyternetes.policies.resources
 
 import data.jupyternetes.lib
@@ -28,3 +29,16 @@ deny contains {
 }
 
 singular := {"limits": "limit", "requests": "request"}
+
+deny contains {
+	"path": sprintf("%s.resources.%s.%s", [pod.path, kind, name]),
+	"message": sprintf("pod-level %s %s of %v is above the most allowed, %v", [name, singular[kind], value, bound]),
+	"fix": sprintf("ask for at most %v, or ask a security officer to raise resources.max_%s.%s", [bound, kind, name]),
+} if {
+	some pod in input.pods
+	some kind in ["limits", "requests"]
+	some name, value in object.get(pod.spec, ["resources", kind], {})
+	bound := object.get(lib.config.resources, [sprintf("max_%s", [kind]), name], null)
+	bound != null
+	units.parse(sprintf("%v", [value])) > units.parse(sprintf("%v", [bound]))
+}

@@ -4,7 +4,6 @@ and latency in a `finally`."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -41,10 +40,9 @@ async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONRespons
         try:
             parsed = review.parse(body)
         except review.MalformedReview as error:
-            uid = _uid(body)
             outcome = "malformed"
-            if uid:
-                return JSONResponse(review.response(uid, False, message=f"malformed AdmissionReview: {error}",
+            if error.uid:
+                return JSONResponse(review.response(error.uid, False, message=f"malformed AdmissionReview: {error}",
                                                     code=400))
             return _error(400, str(error))
         request = parsed.request
@@ -71,11 +69,3 @@ async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONRespons
         metrics.DECISIONS.labels(webhook, kind, outcome).inc()
         metrics.LATENCY.labels(webhook).observe(time.perf_counter() - started)
 
-
-def _uid(body: bytes) -> str:
-    try:
-        document = json.loads(body)
-        uid = document.get("request", {}).get("uid")
-        return uid if isinstance(uid, str) else ""
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        return ""

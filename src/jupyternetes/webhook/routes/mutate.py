@@ -21,8 +21,10 @@ async def _decide(http: HttpRequest, request: review.Request) -> dict[str, Any]:
     obj = request.object or {}
     patch: list[dict[str, Any]] = []
     warnings: list[str] = []
-    if request.resource.resource == "jupyternotebooktemplates":
-        for index, pod in enumerate((obj.get("spec") or {}).get("pods") or []):
+    spec = obj.get("spec")
+    pods = spec.get("pods") if isinstance(spec, dict) else None
+    if request.resource.resource == "jupyternotebooktemplates" and isinstance(pods, list):
+        for index, pod in enumerate(pods):
             if not isinstance(pod, dict) or not isinstance(pod.get("spec"), dict):
                 continue  # the validating webhook and the schema explain what is wrong
             spec, changes = defaults.apply(pod["spec"], judge.pod_defaults, f"spec.pods[{index}].spec")

@@ -1,0 +1,407 @@
+"""Defence in depth, layer by layer: every attack on the boundary runs three times against the real API server.
+
+- with both layers, as deployed: the admission policies (CEL, inside the API server) refuse first;
+- with the webhook's configurations deleted (down, unregistered or bypassed): the policies alone must refuse what
+  they claim to;
+- with the policies' bindings deleted: the webhook alone must refuse what it claims to.
+
+Each attack names the layers that stop it, and each run asserts which layer refused and with which rule, so a refusal
+for another reason (another layer, a layer that is down, RBAC) cannot pass. Every request is a server-side dry run:
+admission runs in full, and nothing an unexpected success would create is stored.
+
+The attackers: a breached operator (its ServiceAccount token), a breached hub given the pod and Secret rights that
+Zero to JupyterHub's default RBAC would give it, and a namespace user with Kubernetes' `edit` role in the users'
+namespace.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import yaml
+
+from jupyternetes import constants, kube, models, naming, render
+from jupyternetes.dev import cluster as cluster_mod
+from jupyternetes.dev.cluster import OPERATOR, LocalCluster
+from tests.security.drills import IMAGE, NAMESPACE, instance, refused_by, unique
+from tests.support import processes
+from tests.support.stacks import Stack
+
+pytestmark = pytest.mark.cluster
+
+VWC = kube.KNOWN_TYPES[("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration")]
+MWC = kube.KNOWN_TYPES[("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")]
+BINDING = kube.KNOWN_TYPES[("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding")]
+ROLE = kube.KNOWN_TYPES[("rbac.authorization.k8s.io/v1", "Role")]
+ROLE_BINDING = kube.KNOWN_TYPES[("rbac.authorization.k8s.io/v1", "RoleBinding")]
+
+OPERATOR_POLICY = "policy:jupyternetes-operator-creates-only-renderings"
+HUB_POLICY = "policy:jupyternetes-hub-creates-only-instances"
+OBJECTS_POLICY = "policy:jupyternetes-objects-belong-to-the-operator"
+INSTANCES_POLICY = "policy:jupyternetes-instances-come-from-the-hub"
+WORKLOADS_WEBHOOK = "webhook:workloads.validate.jupyternetes.kadense.io"
+EXEMPT_WEBHOOK = "webhook:exempt-namespaces.validate.jupyternetes.kadense.io"
+INSTANCES_WEBHOOK = "webhook:instances.validate.jupyternetes.kadense.io"
+
+BOTH, POLICIES, WEBHOOK = "both layers", "policies only", "webhook only"
+
+
+@dataclass
+class Victim:
+    """A real server: an instance the hub created and the real operator provisioned, and what it renders to."""
+
+    instance: dict[str, Any]
+    pod: dict[str, Any]
+    pvc: dict[str, Any]
+    secret: dict[str, Any]
+
+    def owner(self) -> list[dict[str, Any]]:
+        meta = self.instance["metadata"]
+        return [{"apiVersion": constants.API_VERSION, "kind": constants.INSTANCE_KIND, "name": meta["name"],
+                 "uid": meta["uid"], "controller": True}]
+
+
+@dataclass
+class Attackers:
+    operator: kube.Kube
+    hub: kube.Kube  # with Zero to JupyterHub's extra rights
+    user: kube.Kube  # `edit` in the users' namespace
+    admin: kube.Kube
+    victim: Victim
+
+
+@dataclass(frozen=True)
+class Attack:
+    """What an attacker tries, and the layer, with its message, that must refuse it in each mode."""
+
+    name: str
+    run: Callable[[Attackers], Any]
+    policy: tuple[str, str] | None  # (refusing policy, words of its message), or None: the policies do not stop it
+    webhook: tuple[str, str] | None  # (refusing webhook, words of its message), or None
+
+
+# The attacks ------------------------------------------------------------------------------------------------------
+
+
+def _rendered_secret(v: Victim, **changes: Any) -> dict[str, Any]:
+    secret = copy.deepcopy(v.secret)
+    secret["metadata"] = {k: secret["metadata"][k] for k in ("namespace", "labels", "annotations")}
+    secret["metadata"]["name"] = unique("drill-secret")
+    secret["metadata"]["ownerReferences"] = v.owner()
+    secret.update(changes)
+    return secret
+
+
+def _with_annotation(obj: dict[str, Any], key: str, value: str) -> dict[str, Any]:
+    obj["metadata"]["annotations"] = {**obj["metadata"].get("annotations", {}), key: value}
+    return obj
+
+
+def _pod(v: Victim, edit: Callable[[dict[str, Any]], None] | None = None, namespace: str = NAMESPACE
+         ) -> dict[str, Any]:
+    pod = copy.deepcopy(v.pod)
+    pod["metadata"]["name"] = unique("drill-pod")
+    pod["metadata"]["namespace"] = namespace
+    if edit:
+        edit(pod["spec"])
+    return pod
+
+
+def _plain_pod(name: str = "drill-plain") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": unique(name), "namespace": NAMESPACE},
+            "spec": {"containers": [{"name": "c", "image": IMAGE}]}}
+
+
+def _create(client: kube.Kube, obj: dict[str, Any]) -> Any:
+    return client.create(obj, dryRun="All")
+
+
+def _patch(client: kube.Kube, rt: kube.ResourceType, name: str, patch: Any, **kwargs: Any) -> Any:
+    return client.patch(rt, name, patch, NAMESPACE, dryRun="All", **kwargs)
+
+
+ATTACKS = [
+    # A breached operator ---------------------------------------------------------------------------------------
+    Attack("operator: a service-account-token Secret, otherwise rendered",
+           lambda a: _create(a.operator, _with_annotation(
+               _rendered_secret(a.victim, type="kubernetes.io/service-account-token"),
+               "kubernetes.io/service-account.name", "default")),
+           (OPERATOR_POLICY, "may only create Secrets of type Opaque"), (WORKLOADS_WEBHOOK, "is not Opaque")),
+    Attack("operator: an Opaque Secret with a name no instance renders",
+           lambda a: _create(a.operator, _rendered_secret(a.victim)),
+           None, (WORKLOADS_WEBHOOK, "metadata.name: differs from the instance's Secret")),
+    Attack("operator: an unlabelled Secret",
+           lambda a: _create(a.operator, {"apiVersion": "v1", "kind": "Secret", "metadata": {
+               "name": unique("drill-loot"), "namespace": NAMESPACE}, "stringData": {"k": "v"}}),
+           (OPERATOR_POLICY, "that carry the labels"), (WORKLOADS_WEBHOOK, "rule rendered-only")),
+    Attack("operator: the rendered pod in kube-system",
+           lambda a: _create(a.operator, _pod(a.victim, namespace="kube-system")),
+           (OPERATOR_POLICY, "may not create or change anything in namespace kube-system"),
+           (EXEMPT_WEBHOOK, "never creates or changes anything in namespace kube-system")),
+    Attack("operator: the rendered Secret in its own namespace",
+           lambda a: _create(a.operator, {**_rendered_secret(a.victim), "metadata": {
+               **_rendered_secret(a.victim)["metadata"], "namespace": "jupyternetes"}}),
+           (OPERATOR_POLICY, "may not create or change anything in namespace jupyternetes"),
+           (EXEMPT_WEBHOOK, "never creates or changes anything in namespace jupyternetes")),
+    Attack("operator: a privileged, host-network pod dressed as the rendering",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: (
+               s.update(hostNetwork=True),
+               s["containers"][0].setdefault("securityContext", {}).update(privileged=True,
+                                                                           allowPrivilegeEscalation=True)))),
+           (OPERATOR_POLICY, "share the host's network"), (WORKLOADS_WEBHOOK, "rule floor:privileged")),
+    Attack("operator: the rendering running as the hub's service account",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: s.update(serviceAccountName="hub"))),
+           (OPERATOR_POLICY, "may not run as the service account of JupyterHub"),
+           (WORKLOADS_WEBHOOK, "rule floor:component-identity")),
+    Attack("operator: a hostPath volume",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: s.setdefault("volumes", []).append(
+               {"name": "host", "hostPath": {"path": "/"}}))),
+           (OPERATOR_POLICY, "hostPath volumes"), (WORKLOADS_WEBHOOK, "rule floor:host-path-volumes")),
+    Attack("operator: a pod owned by no instance",
+           lambda a: _create(a.operator, {**_pod(a.victim), "metadata": {
+               **_pod(a.victim)["metadata"], "ownerReferences": []}}),
+           (OPERATOR_POLICY, "exactly one owner reference"), (WORKLOADS_WEBHOOK, "metadata.ownerReferences")),
+    Attack("operator: a NodePort Service for the instance",
+           lambda a: _create(a.operator, {"apiVersion": "v1", "kind": "Service", "metadata": {
+               "name": unique("drill-svc"), "namespace": NAMESPACE, "labels": {
+                   **{k: a.victim.pod["metadata"]["labels"][k] for k in constants.INSTANCE_LABELS},
+                   constants.LABEL_ENTRY_KIND: constants.ENTRY_OTHER},
+               "annotations": a.victim.pod["metadata"]["annotations"], "ownerReferences": a.victim.owner()},
+               "spec": {"type": "NodePort", "ports": [{"port": 8888}]}}),
+           (OPERATOR_POLICY, "only create Services of type ClusterIP"), (WORKLOADS_WEBHOOK, "rule rendered-only")),
+    # A breached hub, with Zero to JupyterHub's pod and Secret rights ------------------------------------------
+    Attack("hub: a pod", lambda a: _create(a.hub, _plain_pod()),
+           (HUB_POLICY, "may only create and delete notebook instances"), None),
+    Attack("hub: a Secret", lambda a: _create(a.hub, {"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": unique("drill-hub-secret"), "namespace": NAMESPACE}}),
+           (HUB_POLICY, "asked to CREATE secrets"), None),
+    # A namespace user with `edit` ------------------------------------------------------------------------------
+    Attack("user: a Secret holding the instance's Secret name and labels, owned by the instance",
+           lambda a: _create(a.user, {"apiVersion": "v1", "kind": "Secret", "metadata": {
+               "name": unique("drill-forged"), "namespace": NAMESPACE,
+               "labels": a.victim.secret["metadata"]["labels"],
+               "annotations": a.victim.secret["metadata"]["annotations"],
+               "ownerReferences": a.victim.owner()}, "stringData": {"LD_PRELOAD": "/tmp/evil.so"}}),
+           (OBJECTS_POLICY, "only the Jupyternetes operator may create secrets"),
+           (WORKLOADS_WEBHOOK, "rule operator-only")),
+    Attack("user: an unlabelled Secret owned by the instance",
+           lambda a: _create(a.user, {"apiVersion": "v1", "kind": "Secret", "metadata": {
+               "name": unique("drill-owned"), "namespace": NAMESPACE, "ownerReferences": a.victim.owner()}}),
+           (OBJECTS_POLICY, "an owner reference to a notebook instance"), (WORKLOADS_WEBHOOK, "rule operator-only")),
+    Attack("user: resize the workspace PVC past the storage policy",
+           lambda a: _patch(a.user, kube.PVC, a.victim.pvc["metadata"]["name"],
+                            {"spec": {"resources": {"requests": {"storage": "10Ti"}}}}),
+           (OBJECTS_POLICY, "only Jupyternetes changes a Jupyternetes persistentvolumeclaims"),
+           (WORKLOADS_WEBHOOK, "spec.resources")),
+    Attack("user: rewrite the instance's Secret",
+           lambda a: _patch(a.user, kube.SECRET, a.victim.secret["metadata"]["name"],
+                            {"data": {"JUPYTERHUB_API_URL": base64.b64encode(b"http://evil.example").decode()}}),
+           (OBJECTS_POLICY, "only Jupyternetes changes a Jupyternetes secrets"), (WORKLOADS_WEBHOOK, ": data")),
+    Attack("user: strip the notebook pod's Jupyternetes labels",
+           lambda a: _patch(a.user, kube.POD, a.victim.pod["metadata"]["name"],
+                            [{"op": "remove", "path": "/metadata/labels/app.kubernetes.io~1managed-by"}],
+                            content_type=kube.JSON_PATCH),
+           (OBJECTS_POLICY, "cannot be added, changed or removed"), (WORKLOADS_WEBHOOK, "app.kubernetes.io/managed-by")),
+    Attack("user: add an owner reference to the notebook pod",
+           lambda a: _patch(a.user, kube.POD, a.victim.pod["metadata"]["name"], {"metadata": {"ownerReferences": [
+               *a.victim.pod["metadata"]["ownerReferences"],
+               {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "0b0c8e64-0000-0000-0000-000000000000"}]}}),
+           (OBJECTS_POLICY, "owner references of Jupyternetes objects can only be removed"),
+           (WORKLOADS_WEBHOOK, "metadata.ownerReferences")),
+    Attack("user: an ephemeral debug container in the notebook pod",
+           lambda a: a.user.patch(kube.POD, a.victim.pod["metadata"]["name"], {"spec": {"ephemeralContainers": [{
+               "name": "debug", "image": IMAGE, "targetContainerName": "notebook"}]}}, NAMESPACE,
+               subresource="ephemeralcontainers", dryRun="All"),
+           (OBJECTS_POLICY, "cannot get ephemeral containers"), (WORKLOADS_WEBHOOK, "ephemeralcontainers")),
+    Attack("user: label an ordinary pod into Jupyternetes",
+           lambda a: _create(a.user, {**_plain_pod(), "metadata": {**_plain_pod()["metadata"], "labels": {
+               constants.LABEL_INSTANCE: a.victim.instance["metadata"]["name"]}}}),
+           (OBJECTS_POLICY, "only the Jupyternetes operator may create pods"),
+           (WORKLOADS_WEBHOOK, "rule operator-only")),
+    Attack("user (given instance rights): an instance of their own",
+           lambda a: _create(a.user, instance(unique("drill-user-instance"))),
+           (INSTANCES_POLICY, "may not create notebook instances"), (INSTANCES_WEBHOOK, "rule instance-creators")),
+]
+
+
+def _cases() -> Iterator[Any]:
+    """(mode, attack) for every layer that claims the attack, grouped by mode (one change of layers per mode)."""
+    for mode in (BOTH, POLICIES, WEBHOOK):
+        for attack in ATTACKS:
+            layer = (attack.policy or attack.webhook) if mode == BOTH else attack.policy if mode == POLICIES \
+                else attack.webhook
+            if layer is not None:
+                yield pytest.param(mode, attack, id=f"{mode}: {attack.name}")
+
+
+# The layers --------------------------------------------------------------------------------------------------------
+
+
+def _webhook_active(cluster: LocalCluster) -> bool:
+    """The canary: a template with an image off the allowlist, which only the webhook refuses."""
+    template = {"apiVersion": "kadense.io/v1", "kind": "JupyterNotebookTemplate",
+                "metadata": {"name": unique("canary"), "namespace": cluster.config.template_namespace},
+                "spec": {"pods": [{"name": "p", "spec": {"containers": [{"name": "c", "image": "evil.example/x"}]}}]}}
+    with cluster.kube(cluster_mod.OFFICER) as officer:
+        try:
+            officer.create(template, dryRun="All")
+            return False
+        except kube.Forbidden:
+            return True
+
+
+def _policies_active(admin: kube.Kube) -> bool:
+    """The canary: a labelled ConfigMap from the admin, which only the admission policy refuses."""
+    try:
+        admin.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": unique("canary"), "namespace": NAMESPACE, "labels": {constants.LABEL_INSTANCE: "x"}}},
+            dryRun="All")
+        return False
+    except kube.Forbidden as error:
+        return refused_by(error.message).startswith("policy:")
+
+
+@contextlib.contextmanager
+def _without(admin: kube.Kube, types: tuple[kube.ResourceType, ...], active: Callable[[], bool]) -> Iterator[None]:
+    """Delete one layer's objects for as long as the block runs, then restore them exactly as they were; `active`
+    tells whether the layer acts."""
+    saved = [(rt, obj) for rt in types
+             for obj in admin.list(rt, labelSelector="app.kubernetes.io/part-of=jupyternetes")["items"]]
+    assert {rt.kind for rt, _ in saved} == {rt.kind for rt in types}, "a layer to remove is not installed"
+    try:
+        for rt, obj in saved:
+            admin.delete(rt, obj["metadata"]["name"])
+        cluster_mod.wait_for("the layer to stop acting", lambda: not active(), timeout=30, interval=0.3)
+        yield
+    finally:
+        for rt, obj in saved:
+            meta = obj["metadata"]
+            obj["metadata"] = {k: meta[k] for k in ("name", "labels") if k in meta}
+            obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+            with contextlib.suppress(kube.Conflict):
+                admin.create(obj)
+        cluster_mod.wait_for("the layer to act again", active, timeout=30, interval=0.3)
+
+
+@pytest.fixture(scope="module")
+def mode(request: pytest.FixtureRequest, cluster: LocalCluster, admin: kube.Kube, stack: Stack) -> Iterator[str]:
+    if request.param == POLICIES:
+        with _without(admin, (VWC, MWC), lambda: _webhook_active(cluster)):
+            yield request.param
+    elif request.param == WEBHOOK:
+        with _without(admin, (BINDING,), lambda: _policies_active(admin)):
+            yield request.param
+    else:
+        assert _webhook_active(cluster), "the webhook is not registered"
+        assert _policies_active(admin), "the admission policies are not bound"
+        yield request.param
+
+
+LAYERS_TEMPLATE = "drill-layers"
+
+
+@pytest.fixture(scope="module")
+def layers_template(cluster: LocalCluster, stack: Stack) -> dict[str, Any]:
+    """An approved template with a workspace PVC and a pod that reads the instance's Secret."""
+    template = {"apiVersion": "kadense.io/v1", "kind": "JupyterNotebookTemplate",
+                "metadata": {"name": LAYERS_TEMPLATE, "namespace": cluster.config.template_namespace},
+                "spec": {"pvcs": [{"name": "workspace", "spec": {"accessModes": ["ReadWriteOnce"],
+                                                                  "resources": {"requests": {"storage": "1Gi"}}}}],
+                         "pods": [{"name": "notebook", "spec": {
+                             "containers": [{"name": "notebook", "image": IMAGE,
+                                             "envFrom": [{"secretRef": {"name": "{jupyternetes.secret}"}}],
+                                             "volumeMounts": [{"name": "home", "mountPath": "/home/jovyan"}]}],
+                             "volumes": [{"name": "home", "persistentVolumeClaim": {
+                                 "claimName": "{jupyternetes.pvcs.workspace}"}}]}}]}}
+    done = cluster.kubectl("apply", "-f", "-", identity=cluster_mod.OFFICER, input=yaml.safe_dump(template))
+    assert done.returncode == 0, done.stderr
+    return template
+
+
+@pytest.fixture(scope="module")
+def attackers(cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, stack: Stack,
+              layers_template: dict[str, Any], operator: processes.Component) -> Iterator[Attackers]:
+    name = unique("drill-layers")
+    extra = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": "drill-z2jh-hub", "namespace": NAMESPACE},
+             "rules": [{"apiGroups": [""], "resources": ["pods", "secrets", "persistentvolumeclaims"],
+                        "verbs": ["get", "list", "watch", "create", "delete"]}]}
+    services = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",  # as operator.allowedKinds would give
+                "metadata": {"name": "drill-operator-services", "namespace": NAMESPACE},
+                "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create"]}]}
+    debug = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",  # what a namespace admin may do
+             "metadata": {"name": "drill-namespace-user-debug", "namespace": NAMESPACE},
+             "rules": [{"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["patch", "update"]}]}
+    user_account = {"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": "drill-namespace-user", "namespace": NAMESPACE}}
+    bindings = [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "drill-z2jh-hub", "namespace": NAMESPACE},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "drill-z2jh-hub"},
+         "subjects": [{"kind": "ServiceAccount", "name": "hub", "namespace": cluster.config.hub_namespace}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "drill-operator-services", "namespace": NAMESPACE},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "drill-operator-services"},
+         "subjects": [{"kind": "ServiceAccount", "name": "jupyternetes-operator",
+                       "namespace": cluster.config.system_namespace}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "drill-namespace-user-edit", "namespace": NAMESPACE},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+         "subjects": [{"kind": "ServiceAccount", "name": "drill-namespace-user", "namespace": NAMESPACE}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "drill-namespace-user-debug", "namespace": NAMESPACE},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "drill-namespace-user-debug"},
+         "subjects": [{"kind": "ServiceAccount", "name": "drill-namespace-user", "namespace": NAMESPACE}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "drill-namespace-user-instances", "namespace": NAMESPACE},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "jupyternetes-hub"},
+         "subjects": [{"kind": "ServiceAccount", "name": "drill-namespace-user", "namespace": NAMESPACE}]},
+    ]
+    for obj in (extra, services, debug, user_account, *bindings):
+        with contextlib.suppress(kube.Conflict):
+            admin.create(obj)
+    token = admin.request("POST", f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/drill-namespace-user/token",
+                          body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                "spec": {"expirationSeconds": 3600}})["status"]["token"]
+    user = kube.Kube(kube.KubeConfig(server=cluster.server, ca_data=(cluster.pki_dir / "ca.crt").read_bytes(),
+                                     token=token))
+    hub.create({**instance(name, template=LAYERS_TEMPLATE), "spec": {
+        "template": {"name": LAYERS_TEMPLATE, "namespace": cluster.config.template_namespace},
+        "variables": {"jupyterhub.env.JUPYTERHUB_API_URL": "http://hub:8081/hub/api"}}})
+    try:
+        cluster_mod.wait_for(f"the operator to provision {name}", lambda: admin.exists(
+            kube.POD, naming.object_name(name, "notebook"), NAMESPACE), timeout=60, interval=0.2)
+        stored = admin.get(kube.INSTANCE, name, NAMESPACE)
+        template = admin.get(kube.TEMPLATE, LAYERS_TEMPLATE, cluster.config.template_namespace)
+        manifests = render.render(models.parse_template(template), models.parse_instance(stored))
+        pod = copy.deepcopy(manifests.pods[0].manifest)
+        pod["metadata"]["ownerReferences"] = [{"apiVersion": constants.API_VERSION, "kind": constants.INSTANCE_KIND,
+                                               "name": name, "uid": stored["metadata"]["uid"], "controller": True}]
+        secret = admin.get(kube.SECRET, naming.object_name(name, constants.SECRET_ENTRY), NAMESPACE)
+        pvc = admin.get(kube.PVC, manifests.pvcs[0].name, NAMESPACE)
+        with cluster.kube(OPERATOR) as operator_account:
+            yield Attackers(operator_account, hub, user, admin, Victim(stored, pod, pvc, secret))
+    finally:
+        user.close()
+        hub.delete(kube.INSTANCE, name, NAMESPACE)
+        for obj in (*bindings, extra, services, debug, user_account):
+            rt = {"Role": ROLE, "RoleBinding": ROLE_BINDING}.get(obj["kind"], kube.SERVICE_ACCOUNT)
+            with contextlib.suppress(kube.NotFound):
+                admin.delete(rt, obj["metadata"]["name"], NAMESPACE)
+
+
+@pytest.mark.parametrize(("mode", "attack"), list(_cases()), indirect=["mode"])
+def test_each_layer_refuses_what_it_claims(mode: str, attack: Attack, attackers: Attackers) -> None:
+    who, words = (attack.policy or attack.webhook) if mode == BOTH else attack.policy if mode == POLICIES \
+        else attack.webhook  # type: ignore[misc]
+    with pytest.raises(kube.Forbidden) as refused:
+        attack.run(attackers)
+    message = refused.value.message
+    assert refused_by(message) == who, message
+    assert words in message, message
