@@ -405,3 +405,14 @@ def test_each_layer_refuses_what_it_claims(mode: str, attack: Attack, attackers:
     message = refused.value.message
     assert refused_by(message) == who, message
     assert words in message, message
+
+
+@pytest.mark.parametrize("mode", [POLICIES], indirect=True)
+def test_without_the_webhook_a_structurally_sound_object_with_other_content_is_admitted(
+    mode: str, attackers: Attackers
+) -> None:
+    """The limit SECURITY.md states: the policies cannot know what a template renders, so a breached operator whose
+    webhook is also down can create a labelled, instance-owned, unprivileged pod running another image."""
+    pod = _pod(attackers.victim, lambda s: s["containers"][0].update(image="docker.io/evil/miner:1"))
+    created = attackers.operator.create(pod, dryRun="All")
+    assert created["spec"]["containers"][0]["image"] == "docker.io/evil/miner:1"

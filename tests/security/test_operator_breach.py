@@ -146,6 +146,21 @@ class TestTheOperatorsRbacIsNarrow:
         with pytest.raises(kube.Forbidden):
             operator_account.list(kube.SECRET)
 
+    def test_what_it_can_still_do_read_a_secret_whose_name_it_knows(self, operator_account: kube.Kube,
+                                                                   admin: kube.Kube, namespace: str) -> None:
+        """SECURITY.md says so: `get` on Secrets (it observes the instance Secrets it makes) reaches any Secret it can
+        name in the namespaces it serves, every namespace by default."""
+        admin.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "known", "namespace": namespace},
+                      "stringData": {"k": "v"}})
+        assert operator_account.get(kube.SECRET, "known", namespace)["data"]["k"] == "dg=="
+
+    def test_what_it_can_still_do_write_events(self, operator_account: kube.Kube, namespace: str) -> None:
+        event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": unique("drill-event"),
+                                                                    "namespace": namespace},
+                 "involvedObject": {"kind": "Pod", "name": "anything", "namespace": namespace},
+                 "reason": "Drill", "message": "the operator may write Events", "type": "Normal"}
+        assert operator_account.create(event, dryRun="All")["reason"] == "Drill"
+
     def test_delete_or_patch_a_users_pod(self, operator_account: kube.Kube, admin: kube.Kube) -> None:
         name = unique("drill-op-victim")
         admin.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE},
