@@ -38,3 +38,10 @@ test_pod_level_limit_above_the_bound_denied if {
 	some d in resources.deny with input as doc with data.jupyternetes.config as config
 	d.path == "spec.resources.limits.cpu"
 }
+
+test_a_quantity_opa_cannot_read_is_denied_not_passed if {
+	doc := {"kind": "Pod", "pods": [{"path": "spec", "spec": {"containers": [{"name": "c", "image": "x", "resources": {"limits": {"cpu": "100000000000n", "memory": "1Gi"}}}]}}]}
+	some d in resources.deny with input as doc with data.jupyternetes.config as config
+	d.path == "spec.containers[0].resources.limits.cpu"
+	contains(d.message, "not a quantity the policy can compare")
+}

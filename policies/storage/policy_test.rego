@@ -71,3 +71,8 @@ test_inline_csi_volume_denied if {
 	some d in storage.deny with input as pod({"volumes": [{"name": "v", "csi": {"driver": "secrets-store.csi.k8s.io"}}]}, []) with data.jupyternetes.config as config
 	d.path == "spec.volumes[0].csi.driver"
 }
+
+test_a_storage_quantity_opa_cannot_read_is_denied_not_passed if {
+	some d in storage.deny with input as claim({"resources": {"requests": {"storage": "1000000000000000000000000n"}}}) with data.jupyternetes.config as config
+	contains(d.message, "not a quantity the policy can compare")
+}

@@ -82,14 +82,18 @@ def label_value(value: str) -> str:
 
 
 _SAFE_SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+#: Hash length of a slug: 64 bits, so that nobody can choose a user name whose slug is another user's.
+SLUG_HASH_LENGTH: Final = 16
+_HASHED_SLUG = re.compile(rf"-[0-9a-f]{{{SLUG_HASH_LENGTH}}}$")
 
 
 def safe_slug(text: str, max_length: int = 24) -> str:
-    """`text` itself if it is already a short, safe DNS-label fragment; otherwise a cleaned, shortened form with a
-    hash of the original, so that two different texts can never give the same slug."""
-    if len(text) <= max_length and _SAFE_SLUG.match(text) and "--" not in text:
+    """`text` itself if it is already a short, safe DNS-label fragment; otherwise a cleaned, shortened form ending in a
+    hash of the original. Injective: a text is kept only when it cannot be mistaken for a hashed slug (it does not end
+    in a dash and 16 hex digits), so a user named like another user's hashed slug gets a hashed slug of their own."""
+    if len(text) <= max_length and _SAFE_SLUG.match(text) and "--" not in text and not _HASHED_SLUG.search(text):
         return text
-    suffix = short_hash(text)
+    suffix = short_hash(text, length=SLUG_HASH_LENGTH)
     cleaned = re.sub(r"-+", "-", _label_safe(text))[: max_length - len(suffix) - 1].strip("-")
     return f"{cleaned}-{suffix}" if cleaned else f"x-{suffix}"
 

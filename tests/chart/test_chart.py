@@ -66,6 +66,9 @@ class TestRefusedValues:
         ({"hub__namespace": "jupyternetes"}, "hub.namespace must differ from the release namespace"),
         ({"templates__namespace": "jupyternetes"}, "templates.namespace must differ from the release namespace"),
         ({"operator__namespaces": "{users}"}, "not hub.namespace (jupyterhub)"),
+        ({"operator__namespaces": "{jupyterhub,kube-system}"}, "operator.namespaces must not include kube-system"),
+        ({"operator__namespaces": "{jupyterhub}", "operator__clusterWide": "true"},
+         "operator.clusterWide serves every namespace"),
         ({"operator__allowedKinds": "{apps/v1/Deployment}"},
          "at '/operator/allowedKinds/0': value must be one of 'v1/Service', 'v1/ConfigMap'"),
         ({"webhook__certificates__rotateBeforeDays": "400"}, "rotateBeforeDays must be shorter"),
@@ -152,7 +155,7 @@ class TestSameAsTheCode:
         """The chart for a release `jupyternetes` laid out as the local control plane is, against rbac.py."""
         manifests = helm.rendered(release="jupyternetes", namespace="jupyternetes", hub__namespace="default",
                                   hub__serviceAccountName=rbac.HUB_ACCOUNT, templates__namespace="kadense",
-                                  people__officers__groups="{jupyternetes:officers}")
+                                  people__officers__groups="{jupyternetes:officers}", operator__clusterWide="true")
         dev = rbac.dev_objects("jupyternetes", "kadense", "default", "jupyternetes:officers")
 
         def index(objects: list[dict[str, Any]]) -> dict[tuple[str, str | None, str], Any]:
@@ -176,7 +179,8 @@ class TestSameAsTheCode:
         """The same policies, bindings and parameters, for a release `jupyternetes` laid out as the local control
         plane is."""
         manifests = helm.rendered(release="jupyternetes", namespace="jupyternetes", hub__namespace="default",
-                                  hub__serviceAccountName=rbac.HUB_ACCOUNT, templates__namespace="kadense")
+                                  hub__serviceAccountName=rbac.HUB_ACCOUNT, templates__namespace="kadense",
+                                  operator__clusterWide="true")
         dev = cluster_mod.dev_admission_policies(cluster_mod.ClusterConfig())
 
         def index(objects: list[dict[str, Any]]) -> dict[tuple[str, str | None, str], Any]:

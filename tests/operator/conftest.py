@@ -10,6 +10,7 @@ import pytest
 from jupyternetes import kube
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev.cluster import LocalCluster
+from jupyternetes.webhook import defaults
 from tests import seeds
 from tests.support import processes
 
@@ -23,7 +24,8 @@ def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
 
 def make_template(namespace: str, name: str = "notebook", pod_spec: dict[str, Any] | None = None,
                   pvcs: bool = True, others: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A template shaped like the seed's: one workspace PVC and one notebook pod."""
+    """A template shaped like the seed's, as stored through the mutating webhook (with its secure defaults, which
+    the admission policies hold the operator's pods to): one workspace PVC and one notebook pod."""
     seed = copy.deepcopy(seeds.seed_template())
     seed["metadata"] = {"name": name, "namespace": namespace}
     if pod_spec is not None:
@@ -35,6 +37,8 @@ def make_template(namespace: str, name: str = "notebook", pod_spec: dict[str, An
             container.pop("volumeMounts", None)
     if others:
         seed["spec"]["otherResources"] = others
+    for pod in seed["spec"]["pods"]:
+        pod["spec"], _ = defaults.apply(pod["spec"], defaults.PodDefaults({"cpu": "2", "memory": "4Gi"}))
     return seed
 
 

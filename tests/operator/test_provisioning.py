@@ -22,6 +22,7 @@ from tests.operator.conftest import (
 )
 from tests.support import processes
 from tests.support.admission_stub import DenyingWebhook
+from tests.support.stacks import webhook_stack
 
 pytestmark = pytest.mark.cluster
 
@@ -29,14 +30,16 @@ pytestmark = pytest.mark.cluster
 def test_seed_instance_yields_its_pvc_and_pod_and_becomes_ready_with_the_pods_ip_and_port(
     cluster: LocalCluster, admin: kube.Kube, operator: processes.Component
 ) -> None:
+    """The announcement's YAML, verbatim, stored as in a cluster: the template through the webhook (which fills in
+    the secure defaults the admission policies hold the operator's pods to), the instance by the hub."""
     template_yaml, instance_yaml = seeds.seed_yaml_blocks()
     name = yaml.safe_load(instance_yaml)["metadata"]["name"]
     cluster.kubectl("delete", "jni", name, "-n", "default", "--ignore-not-found", "--wait")
-    assert cluster.kubectl("apply", "-f", "-", identity=OFFICER, input=template_yaml).returncode == 0
-    done = cluster.kubectl("apply", "-f", "-", identity=HUB, input=instance_yaml)
-    assert done.returncode == 0, done.stderr
-
-    instance = wait_condition(admin, "default", name, "Ready")
+    with webhook_stack(cluster):
+        assert cluster.kubectl("apply", "-f", "-", identity=OFFICER, input=template_yaml).returncode == 0
+        done = cluster.kubectl("apply", "-f", "-", identity=HUB, input=instance_yaml)
+        assert done.returncode == 0, done.stderr
+        instance = wait_condition(admin, "default", name, "Ready")
     pod_name = naming.object_name(name, "notebook")
     pvc_name = naming.object_name(name, "workspace")
     pod = admin.get(kube.POD, pod_name, "default")

@@ -71,9 +71,10 @@ class Victim:
 class Attackers:
     operator: kube.Kube
     hub: kube.Kube  # with Zero to JupyterHub's extra rights
-    user: kube.Kube  # `edit` in the users' namespace
+    user: kube.Kube  # `edit` in the users' namespace, and the status of its pods and PVCs (as a storage tool has)
     admin: kube.Kube
     victim: Victim
+    planted: str  # a PVC of the user's own, without Jupyternetes' labels
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,14 @@ def _pod(v: Victim, edit: Callable[[dict[str, Any]], None] | None = None, namesp
     if edit:
         edit(pod["spec"])
     return pod
+
+
+def _claim(v: Victim) -> dict[str, Any]:
+    claim = copy.deepcopy(v.pvc)
+    claim["metadata"] = {k: claim["metadata"][k] for k in ("namespace", "labels", "annotations")}
+    claim["metadata"]["name"] = unique("drill-claim")
+    claim["spec"] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    return claim
 
 
 def _plain_pod(name: str = "drill-plain") -> dict[str, Any]:
@@ -175,6 +184,27 @@ ATTACKS = [
                "annotations": a.victim.pod["metadata"]["annotations"], "ownerReferences": a.victim.owner()},
                "spec": {"type": "NodePort", "ports": [{"port": 8888}]}}),
            (OPERATOR_POLICY, "only create Services of type ClusterIP"), (WORKLOADS_WEBHOOK, "rule rendered-only")),
+    Attack("operator: the rendering with a Kubernetes API token",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: s.update(automountServiceAccountToken=True))),
+           (OPERATOR_POLICY, "without a Kubernetes API token"), (WORKLOADS_WEBHOOK, "automountServiceAccountToken")),
+    Attack("operator: the rendering as a service account with `edit`",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: s.update(serviceAccountName="drill-namespace-user"))),
+           (OPERATOR_POLICY, "run as a service account in default"), (WORKLOADS_WEBHOOK, "serviceAccountName")),
+    Attack("operator: the rendering pinned to a node",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: s.update(nodeName="kwok-node-0"))),
+           (OPERATOR_POLICY, "not pinned to a node"), (WORKLOADS_WEBHOOK, "spec.nodeName")),
+    Attack("operator: the rendering as root",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: s["securityContext"].update(
+               runAsNonRoot=False, runAsUser=0))),
+           (OPERATOR_POLICY, "must run as non-root"), (WORKLOADS_WEBHOOK, "rule floor:run-as-user")),
+    Attack("operator: the rendering without seccomp",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: s["containers"][0]["securityContext"].update(
+               seccompProfile={"type": "Unconfined"}))),
+           (OPERATOR_POLICY, "never Unconfined"), (WORKLOADS_WEBHOOK, "rule floor:seccomp")),
+    Attack("operator: a workspace cloned from another user's",
+           lambda a: _create(a.operator, {**_claim(a.victim), "spec": {**_claim(a.victim)["spec"], "dataSource": {
+               "kind": "PersistentVolumeClaim", "name": a.victim.pvc["metadata"]["name"]}}}),
+           (OPERATOR_POLICY, "filled from another volume"), (WORKLOADS_WEBHOOK, "spec.dataSource")),
     # A breached hub, with Zero to JupyterHub's pod and Secret rights ------------------------------------------
     Attack("hub: a pod", lambda a: _create(a.hub, _plain_pod()),
            (HUB_POLICY, "may only create and delete notebook instances"), None),
@@ -214,6 +244,26 @@ ATTACKS = [
                {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "0b0c8e64-0000-0000-0000-000000000000"}]}}),
            (OBJECTS_POLICY, "owner references of Jupyternetes objects can only be removed"),
            (WORKLOADS_WEBHOOK, "metadata.ownerReferences")),
+    Attack("user: orphan the notebook pod, so that it outlives its server",
+           lambda a: _patch(a.user, kube.POD, a.victim.pod["metadata"]["name"],
+                            [{"op": "remove", "path": "/metadata/ownerReferences"}], content_type=kube.JSON_PATCH),
+           (OBJECTS_POLICY, "only by the garbage collector"), (WORKLOADS_WEBHOOK, "only the garbage collector")),
+    Attack("user: hold the notebook pod with a finalizer",
+           lambda a: _patch(a.user, kube.POD, a.victim.pod["metadata"]["name"],
+                            {"metadata": {"finalizers": ["example.com/hold"]}}),
+           (OBJECTS_POLICY, "only the control plane changes the finalizers"),
+           (WORKLOADS_WEBHOOK, "metadata.finalizers")),
+    Attack("user: strip the notebook pod's labels through its status",
+           lambda a: a.user.patch(kube.POD, a.victim.pod["metadata"]["name"], [
+               {"op": "remove", "path": "/metadata/labels/app.kubernetes.io~1managed-by"}], NAMESPACE,
+               content_type=kube.JSON_PATCH, subresource="status", dryRun="All"),
+           (OBJECTS_POLICY, "cannot be added, changed or removed"), None),
+    Attack("user: label a PVC of their own into a workspace through its status",
+           lambda a: a.user.patch(kube.PVC, a.planted, {"metadata": {
+               "labels": {k: a.victim.pvc["metadata"]["labels"][k] for k in constants.INSTANCE_LABELS},
+               "annotations": {constants.ANNOTATION_INSTANCE_NAME: a.victim.instance["metadata"]["name"]}}},
+               NAMESPACE, subresource="status", dryRun="All"),
+           (OBJECTS_POLICY, "cannot be added, changed or removed"), None),
     Attack("user: an ephemeral debug container in the notebook pod",
            lambda a: a.user.patch(kube.POD, a.victim.pod["metadata"]["name"], {"spec": {"ephemeralContainers": [{
                "name": "debug", "image": IMAGE, "targetContainerName": "notebook"}]}}, NAMESPACE,
@@ -256,28 +306,48 @@ def _webhook_active(cluster: LocalCluster) -> bool:
             return True
 
 
-def _policies_active(admin: kube.Kube) -> bool:
-    """The canary: a labelled ConfigMap from the admin, which only the admission policy refuses."""
-    try:
-        admin.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
-            "name": unique("canary"), "namespace": NAMESPACE, "labels": {constants.LABEL_INSTANCE: "x"}}},
-            dryRun="All")
-        return False
-    except kube.Forbidden as error:
-        return refused_by(error.message).startswith("policy:")
+def _policies_active(cluster: LocalCluster, admin: kube.Kube) -> list[bool]:
+    """The canaries, one per policy that the drills here meet: a labelled ConfigMap from the admin, an unlabelled
+    Secret from the operator and an instance from the admin, which only the admission policies refuse first. (The
+    API server drops a deleted binding from each policy in its own time.)"""
+    with cluster.kube(OPERATOR) as operator_account:
+        attempts: list[tuple[kube.Kube, dict[str, Any]]] = [
+            (admin, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+                "name": unique("canary"), "namespace": NAMESPACE, "labels": {constants.LABEL_INSTANCE: "x"}}}),
+            (operator_account, {"apiVersion": "v1", "kind": "Secret", "metadata": {
+                "name": unique("canary"), "namespace": NAMESPACE}}),
+            (admin, instance(unique("canary"))),
+        ]
+        verdicts: list[bool] = []
+        for client, obj in attempts:
+            try:
+                client.create(obj, dryRun="All")
+                verdicts.append(False)
+            except kube.Forbidden as error:
+                verdicts.append(refused_by(error.message).startswith("policy:"))
+    return verdicts
+
+
+def _policies_all_acting(cluster: LocalCluster, admin: kube.Kube) -> bool:
+    return all(_policies_active(cluster, admin))
+
+
+def _policies_none_acting(cluster: LocalCluster, admin: kube.Kube) -> bool:
+    return not any(_policies_active(cluster, admin))
 
 
 @contextlib.contextmanager
-def _without(admin: kube.Kube, types: tuple[kube.ResourceType, ...], active: Callable[[], bool]) -> Iterator[None]:
-    """Delete one layer's objects for as long as the block runs, then restore them exactly as they were; `active`
-    tells whether the layer acts."""
+def _without(admin: kube.Kube, types: tuple[kube.ResourceType, ...], gone: Callable[[], bool],
+             back: Callable[[], bool]) -> Iterator[None]:
+    """Delete one layer's objects for as long as the block runs, then restore them exactly as they were; `gone` and
+    `back` tell when the API server has stopped, and started again, acting on them."""
     saved = [(rt, obj) for rt in types
              for obj in admin.list(rt, labelSelector="app.kubernetes.io/part-of=jupyternetes")["items"]]
     assert {rt.kind for rt, _ in saved} == {rt.kind for rt in types}, "a layer to remove is not installed"
     try:
         for rt, obj in saved:
             admin.delete(rt, obj["metadata"]["name"])
-        cluster_mod.wait_for("the layer to stop acting", lambda: not active(), timeout=30, interval=0.3)
+        cluster_mod.wait_for("the layer to stop acting", gone, timeout=30, interval=0.3)
         yield
     finally:
         for rt, obj in saved:
@@ -286,20 +356,21 @@ def _without(admin: kube.Kube, types: tuple[kube.ResourceType, ...], active: Cal
             obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
             with contextlib.suppress(kube.Conflict):
                 admin.create(obj)
-        cluster_mod.wait_for("the layer to act again", active, timeout=30, interval=0.3)
+        cluster_mod.wait_for("the layer to act again", back, timeout=30, interval=0.3)
 
 
 @pytest.fixture(scope="module")
 def mode(request: pytest.FixtureRequest, cluster: LocalCluster, admin: kube.Kube, stack: Stack) -> Iterator[str]:
     if request.param == POLICIES:
-        with _without(admin, (VWC, MWC), lambda: _webhook_active(cluster)):
+        with _without(admin, (VWC, MWC), lambda: not _webhook_active(cluster), lambda: _webhook_active(cluster)):
             yield request.param
     elif request.param == WEBHOOK:
-        with _without(admin, (BINDING,), lambda: _policies_active(admin)):
+        with _without(admin, (BINDING,), lambda: _policies_none_acting(cluster, admin),
+                      lambda: _policies_all_acting(cluster, admin)):
             yield request.param
     else:
         assert _webhook_active(cluster), "the webhook is not registered"
-        assert _policies_active(admin), "the admission policies are not bound"
+        assert _policies_all_acting(cluster, admin), "the admission policies are not bound"
         yield request.param
 
 
@@ -337,7 +408,9 @@ def attackers(cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, stack: St
                 "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create"]}]}
     debug = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",  # what a namespace admin may do
              "metadata": {"name": "drill-namespace-user-debug", "namespace": NAMESPACE},
-             "rules": [{"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["patch", "update"]}]}
+             "rules": [{"apiGroups": [""], "resources": ["pods/ephemeralcontainers", "pods/status",
+                                                         "persistentvolumeclaims/status"],
+                        "verbs": ["patch", "update"]}]}
     user_account = {"apiVersion": "v1", "kind": "ServiceAccount",
                     "metadata": {"name": "drill-namespace-user", "namespace": NAMESPACE}}
     bindings = [
@@ -385,8 +458,13 @@ def attackers(cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, stack: St
                                                "name": name, "uid": stored["metadata"]["uid"], "controller": True}]
         secret = admin.get(kube.SECRET, naming.object_name(name, constants.SECRET_ENTRY), NAMESPACE)
         pvc = admin.get(kube.PVC, manifests.pvcs[0].name, NAMESPACE)
+        planted = unique("drill-planted")
+        user.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                     "metadata": {"name": planted, "namespace": NAMESPACE},
+                     "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
         with cluster.kube(OPERATOR) as operator_account:
-            yield Attackers(operator_account, hub, user, admin, Victim(stored, pod, pvc, secret))
+            yield Attackers(operator_account, hub, user, admin, Victim(stored, pod, pvc, secret), planted)
+        admin.delete(kube.PVC, planted, NAMESPACE)
     finally:
         user.close()
         hub.delete(kube.INSTANCE, name, NAMESPACE)

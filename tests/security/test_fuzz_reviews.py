@@ -61,7 +61,8 @@ KEYS = ["metadata", "spec", "name", "namespace", "labels", "annotations", "owner
         "jupyternetes.kadense.io/instance-name", "app.kubernetes.io/managed-by"]
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63), st.floats(allow_nan=False),
-                    st.text(max_size=20), st.sampled_from(["", "{", "{x}", "}", "..", "jupyternetes", OPERATOR]))
+                    st.text(max_size=20), st.sampled_from(["", "{", "{x}", "}", "..", "jupyternetes", OPERATOR,
+                                                           "\ud800", "a\udfffb", "\x00", "10000000000000n"]))
 json_values = st.recursive(scalars, lambda children: st.one_of(
     st.lists(children, max_size=4),
     st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=8)), children, max_size=4)), max_leaves=12)
@@ -105,7 +106,7 @@ def reviews(draw: st.DrawFn) -> bytes:
     resource = draw(st.sampled_from(sorted(KINDS)))
     group, kind = KINDS[resource]
     request: dict[str, Any] = {
-        "uid": draw(st.one_of(st.just("fuzz-uid"), json_values)) if shape == 3 else "fuzz-uid",
+        "uid": draw(st.one_of(st.just("fuzz-uid"), st.just("fuzz-\ud800"), json_values)) if shape == 3 else "fuzz-uid",
         "kind": {"group": group, "version": "v1", "kind": kind},
         "resource": {"group": group, "version": "v1", "resource": resource},
         "subResource": draw(st.sampled_from(["", "", "", "status", "ephemeralcontainers"])),

@@ -14,6 +14,7 @@ import pytest
 from jupyternetes import kube, naming
 from jupyternetes.dev import components
 from jupyternetes.dev.cluster import ADMIN, HUB, LocalCluster
+from jupyternetes.spawner.spawner import JupyternetesSpawner
 from tests.spawner.mock import spawner
 from tests.support.stacks import Stack
 
@@ -113,3 +114,55 @@ async def test_a_missing_template_is_reported_not_waited_for(cluster: LocalClust
     message = failed.value.jupyterhub_message  # type: ignore[attr-defined]
     assert "template kadense/no-such-template does not exist" in message and "(rule template-missing)" in message
     await s.stop()
+
+
+async def test_an_instance_held_by_another_users_server_is_never_replaced(cluster: LocalCluster,
+                                                                          provisioning: Stack) -> None:
+    """A leftover of this very server is replaced on start; one whose variables name another user is refused, and
+    left as it is (so a name collision can never hand one user another's running server or workspace)."""
+    name = naming.instance_name("mallory")
+    squatter = _spawner(cluster, "victim").build_instance(name, "default")
+    with cluster.kube(HUB) as hub:
+        created = hub.create(squatter)
+        try:
+            s = _spawner(cluster, "mallory")
+            with pytest.raises(Exception) as refused:
+                await s.start()
+            message = refused.value.jupyterhub_message  # type: ignore[attr-defined]
+            assert f"its name, {name}, is held by another user's server" in message
+            assert hub.get(kube.INSTANCE, name, "default")["metadata"]["uid"] == created["metadata"]["uid"]
+        finally:
+            hub.delete(kube.INSTANCE, name, "default")
+
+
+async def test_a_hub_with_more_rbac_than_it_needs_is_refused_until_it_is_narrowed(
+    cluster: LocalCluster, provisioning: Stack
+) -> None:
+    """Zero to JupyterHub's default RBAC lets the hub read Secrets: no admission control sees a read, so the spawner
+    asks the API server what the hub may do, and refuses to start servers while it may read them."""
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "z2jh-like-hub", "namespace": "default"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "z2jh-like-hub", "namespace": "default"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "z2jh-like-hub"},
+               "subjects": [{"kind": "ServiceAccount", "name": "hub", "namespace": cluster.config.hub_namespace}]}
+    rbac_types = {"Role": kube.KNOWN_TYPES[("rbac.authorization.k8s.io/v1", "Role")],
+                  "RoleBinding": kube.KNOWN_TYPES[("rbac.authorization.k8s.io/v1", "RoleBinding")]}
+    JupyternetesSpawner._narrow.clear()
+    with cluster.kube(ADMIN) as admin:
+        admin.create(role)
+        admin.create(binding)
+        try:
+            s = _spawner(cluster, "wide")
+            with pytest.raises(Exception) as refused:
+                await s.start()
+            assert "more Kubernetes permissions than it may safely hold" in \
+                refused.value.jupyterhub_message  # type: ignore[attr-defined]
+            assert not admin.exists(kube.INSTANCE, naming.instance_name("wide"), "default")
+        finally:
+            for obj in (binding, role):
+                admin.delete(rbac_types[obj["kind"]], obj["metadata"]["name"], "default")
+    narrowed = _spawner(cluster, "wide")
+    await narrowed.start()
+    await narrowed.stop()

@@ -37,6 +37,21 @@ class TestNaming:
         if a != b:
             assert naming.instance_name(*a) != naming.instance_name(*b)
 
+    @settings(max_examples=300, deadline=None)
+    @given(user=st.text(min_size=1, max_size=40), server=st.text(max_size=40))
+    def test_nobody_can_take_a_name_by_calling_themselves_after_another_users_slug(self, user: str,
+                                                                                   server: str) -> None:
+        """`bob.smith` becomes `bob-smith-<hash>`; a user who registers that very string must not get the same
+        instance (and with it bob's workspace)."""
+        for impostor in ({naming.safe_slug(user), naming.instance_name(user, server).removeprefix("jupyter-")}
+                         - {user}):
+            assert naming.instance_name(impostor, server) != naming.instance_name(user, server)
+            assert naming.instance_name(user, impostor) != naming.instance_name(user, server) or impostor == server
+
+    def test_the_reported_takeover_is_closed(self) -> None:
+        victim = naming.instance_name("bob.smith")
+        assert naming.instance_name(victim.removeprefix("jupyter-")) != victim
+
     def test_look_alikes_differ(self) -> None:
         names = {naming.instance_name(u, s) for u, s in [("Jovyan", ""), ("jovyan", ""), ("jovyan-", ""),
                                                           ("jo.vyan", ""), ("jo-vyan", ""), ("a", "b--c"),
@@ -144,6 +159,21 @@ class TestReadingStatus:
         assert server_url(_instance({"pods": {"n": {"podIP": "fd00::7", "port": 8888}}})) == "http://[fd00::7]:8888"
         with pytest.raises(SpawnError, match="reports no address"):
             server_url(_instance({"pods": {"notebook": {"state": "Running"}}}))
+
+    @pytest.mark.parametrize(("ip", "port", "networks"), [
+        ("169.254.169.254", 80, None), ("fe80::1", 8888, None), ("0.0.0.0", 8888, None), ("10.244.0.7", 0, None),
+        ("10.244.0.7", "8888; x", None), ("not-an-ip", 8888, None), ("192.168.1.10", 8888, ["10.244.0.0/16"]),
+    ])
+    def test_an_address_no_notebook_server_has_is_refused(self, ip: str, port: Any, networks: list[str] | None
+                                                         ) -> None:
+        """The status is the operator's word, and the proxy sends users' requests there: a breached operator
+        must not be able to send them to a cloud's metadata service or outside the pod network."""
+        with pytest.raises(SpawnError, match="not where notebook servers run|not an IP address|reports no address"):
+            server_url(_instance({"pods": {"notebook": {"podIP": ip, "port": port}}}), networks)
+
+    def test_an_address_in_the_pod_network_is_accepted(self) -> None:
+        instance = _instance({"pods": {"notebook": {"podIP": "10.244.3.7", "port": 8888}}})
+        assert server_url(instance, ["10.244.0.0/16"]) == "http://10.244.3.7:8888"
 
     def test_progress_messages_follow_the_status_and_are_json(self) -> None:
         instance = _instance({"pvcs": {"home": {"state": "Provisioned"}},

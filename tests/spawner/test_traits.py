@@ -8,7 +8,7 @@ from jupyternetes.spawner import JupyternetesSpawner
 from tests.spawner.mock import spawner
 
 OURS = ["kubeconfig", "namespace", "hub_namespace", "template", "template_namespace", "profile_list", "variables",
-        "name_prefix", "operator_public_key", "sealed_env"]
+        "name_prefix", "operator_public_key", "sealed_env", "refuse_wide_rbac", "server_networks"]
 
 
 def test_registered_under_the_jupyterhub_spawners_entry_point() -> None:
@@ -36,3 +36,5 @@ def test_defaults() -> None:
     assert s.name_prefix == "jupyter"
     assert s.operator_public_key == ""
     assert s.sealed_env == ["JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"]
+    assert s.refuse_wide_rbac is True
+    assert s.server_networks == []

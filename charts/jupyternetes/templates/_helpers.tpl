@@ -73,3 +73,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "jupyternetes.componentServiceAccounts" -}}
 {{- list .Values.hub.serviceAccountName (include "jupyternetes.operator.serviceAccount" .) (include "jupyternetes.webhook.serviceAccount" .) | uniq | sortAlpha | toJson -}}
 {{- end -}}
+
+{{- /* The namespaces the operator serves: operator.namespaces, or the hub's namespace alone; none (every namespace)
+with operator.clusterWide. */ -}}
+{{- define "jupyternetes.operatorNamespaces" -}}
+{{- if .Values.operator.clusterWide -}}
+[]
+{{- else -}}
+{{- .Values.operator.namespaces | default (list (include "jupyternetes.hubNamespace" .)) | uniq | toJson -}}
+{{- end -}}
+{{- end -}}

@@ -24,13 +24,20 @@ def policies(path: Path = POLICY_FILE) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
+def policy_identity(path: Path = REPO_ROOT / "policies" / "data.yaml") -> dict[str, Any]:
+    """The identity settings of the shipped policy data, which the admission policy holds pods to as well."""
+    data = yaml.safe_load(path.read_text())
+    return dict(data["jupyternetes"]["config"].get("identity") or {})
+
+
 def params_name(release: str) -> str:
     return f"{release}-admission-policies"
 
 
 def params(*, release: str, namespace: str, operator: str, hub: str, instance_creators: Sequence[str],
            exempt_namespaces: Sequence[str], lease_name: str, sealing_configmap: str,
-           component_accounts: Sequence[str]) -> dict[str, Any]:
+           component_accounts: Sequence[str], identity: dict[str, Any],
+           instance_namespaces: Sequence[str] = ()) -> dict[str, Any]:
     """The ConfigMap that every binding passes to its policy: who is who in this installation."""
     return {
         "apiVersion": "v1",
@@ -46,6 +53,10 @@ def params(*, release: str, namespace: str, operator: str, hub: str, instance_cr
             "leaseName": lease_name,
             "sealingConfigMap": sealing_configmap,
             "componentServiceAccounts": ",".join(sorted(set(component_accounts))),
+            "allowedServiceAccounts": ",".join(identity.get("allowed_service_accounts") or []),
+            "allowTokenMount": "true" if identity.get("allow_token_mount") else "false",
+            "allowedTokenAudiences": ",".join(identity.get("allowed_token_audiences") or []),
+            "instanceNamespaces": ",".join(instance_namespaces),
         },
     }
 

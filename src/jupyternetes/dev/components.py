@@ -196,6 +196,7 @@ c.JupyternetesSpawner.namespace = {namespace!r}
 c.JupyternetesSpawner.template = {template!r}
 c.JupyternetesSpawner.template_namespace = {template_namespace!r}
 c.JupyternetesSpawner.operator_public_key = {public_key!r}
+c.JupyternetesSpawner.server_networks = [{pod_network!r}]
 {extra}
 """
 
@@ -241,7 +242,8 @@ def write_hub_config(local: cluster.LocalCluster, name: str, port: int, extra: s
         proxy_pid_file=str(directory / "proxy.pid"), token=token,
         kubeconfig=str(local.kubeconfig(cluster.HUB)), namespace=local.config.hub_namespace,
         template=HUB_TEMPLATE, template_namespace=local.config.template_namespace,
-        public_key=str(sealing_keys(local)[1]), start_timeout=start_timeout, extra=extra))
+        public_key=str(sealing_keys(local)[1]), start_timeout=start_timeout, extra=extra,
+        pod_network=f"{local.config.pod_cidr_prefix}.0.0/16"))
     return config, token
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from jupyternetes import kube
 from jupyternetes.operator import events, metrics
 from jupyternetes.operator.cache import Cache, InstanceKey
-from jupyternetes.operator.reconcile import WATCHED_KINDS, Reconciler
+from jupyternetes.operator.reconcile import Reconciler
 from jupyternetes.operator.settings import OperatorSettings
 from jupyternetes.operator.workqueue import Backoff, WorkQueue
 
@@ -51,7 +51,6 @@ class Controller:
     def on_instance(self, event_type: str | None, body: dict[str, Any]) -> None:
         if event_type == "DELETED":
             key = self.cache.drop_instance(body)
-            self.cache.forget_read_objects_of(body, WATCHED_KINDS)
             self.queue.forget(key)
             return
         self.queue.add(self.cache.put_instance(body))

@@ -7,8 +7,8 @@ a refused instance leaves nothing half-made behind.
 
 Every object the instance depends on is observed, never assumed. Pods and PVCs come from watch caches, which see a
 deletion as it happens. The instance's Secret and other resources are not watched (the operator may not list or
-watch Secrets), so they are read by name whenever the pods do not yet prove them: while any pod of the instance is
-not Running and Ready, and at least once per resync period. A missing one is made again, and the pods wait for it.
+watch Secrets), so every pass reads them by name: any event of the instance or its pods, and every resync, notices
+one that is gone. A missing one is made again, and the pods wait for it.
 
 Ownership is proven, not read from labels: an object is the instance's only when its controller ownerReference
 carries the instance's uid. A kept workspace PVC (no owner) is reused only when it carries Jupyternetes' labels for
@@ -98,7 +98,8 @@ def kept_workspace(existing: Mapping[str, Any], rendered: render.RenderedObject)
 def classify(error: kube.ApiError) -> tuple[str, bool]:
     """(condition reason, whether retrying can help) for an error from creating an object."""
     message = error.message
-    if "admission webhook" in message and "denied the request" in message:
+    if ("admission webhook" in message and "denied the request" in message) or (
+            "ValidatingAdmissionPolicy" in message and "denied request" in message):
         return status_mod.REASON_DENIED, False
     if error.status == 403 and "exceeded quota" in message:
         return status_mod.REASON_QUOTA, True
@@ -240,22 +241,9 @@ class Reconciler:
             return None
         return render.RenderedObject(constants.ENTRY_SECRET, constants.SECRET_ENTRY, manifest)
 
-    def _pods_prove_dependencies(self, instance: dict[str, Any], manifests: render.Manifests) -> bool:
-        """Whether every pod of the instance is Running and Ready: its containers started with everything they
-        needed, so the unwatched objects need not be read again before the next resync."""
-        namespace = instance["metadata"]["namespace"]
-        uid = instance["metadata"]["uid"]
-        for pod in manifests.pods:
-            body = self.cache.get_object(pod.kind, namespace, pod.name)
-            if body is None or controller_uid(body) != uid or status_mod.pod_state(pod, body, None).get(
-                    "state") != models.STATE_RUNNING:
-                return False
-        return bool(manifests.pods)
-
     async def _act(self, instance: dict[str, Any], manifests: render.Manifests, work: _Pass) -> None:
         previous = status_mod.current(instance)
         keep_pvcs = self.settings.pvc_retention == "keep"
-        proven = self._pods_prove_dependencies(instance, manifests)
         work.secret = self._secret(instance, work)
         if work.problem is not None:
             return
@@ -263,13 +251,12 @@ class Reconciler:
         if work.secret is not None:
             # Pods read it through secretKeyRef or envFrom: it must exist before them.
             previous_secret = {constants.SECRET_ENTRY: previous["secret"]} if previous.get("secret") else {}
-            await self._ensure(instance, work.secret, owned=True, previous=previous_secret, work=work, proven=proven)
+            await self._ensure(instance, work.secret, owned=True, previous=previous_secret, work=work)
             needed.append(work.secret)
             if work.problem is not None:
                 return
         for pvc in manifests.pvcs:
-            await self._ensure(instance, pvc, owned=not keep_pvcs, previous=previous.get("pvcs", {}), work=work,
-                               proven=proven)
+            await self._ensure(instance, pvc, owned=not keep_pvcs, previous=previous.get("pvcs", {}), work=work)
         if work.problem is not None:
             return
         missing = [o for o in (*needed, *manifests.pvcs)
@@ -281,39 +268,27 @@ class Reconciler:
                 if self.cache.get_object(pod.kind, instance["metadata"]["namespace"], pod.name) is None:
                     work.outcomes[pod.name] = Outcome(STATE_WAITING, f"waiting for {what}")
                     continue
-                await self._ensure(instance, pod, owned=True, previous=previous.get("pods", {}), work=work,
-                                   proven=proven)
+                await self._ensure(instance, pod, owned=True, previous=previous.get("pods", {}), work=work)
             return
         for pod in manifests.pods:
-            await self._ensure(instance, pod, owned=True, previous=previous.get("pods", {}), work=work, proven=proven)
+            await self._ensure(instance, pod, owned=True, previous=previous.get("pods", {}), work=work)
         for other in manifests.others:
-            await self._ensure(instance, other, owned=True, previous=previous.get("otherResources", {}), work=work,
-                               proven=proven)
+            await self._ensure(instance, other, owned=True, previous=previous.get("otherResources", {}), work=work)
 
-    async def _observe(self, instance: dict[str, Any], rendered: render.RenderedObject, *,
-                       proven: bool) -> dict[str, Any] | None:
-        """The object as it is now: from the watch cache for watched kinds; otherwise from the cache only while the
-        instance's pods prove it and the last read is younger than a resync period, else read by name."""
+    async def _observe(self, instance: dict[str, Any], rendered: render.RenderedObject) -> dict[str, Any] | None:
+        """The object as it is now: from the watch cache for watched kinds (the watch sees a deletion as it
+        happens); read by name for the others, in every pass, since nothing would tell the cache they are gone."""
         namespace = instance["metadata"]["namespace"]
-        cached = self.cache.get_object(rendered.kind, namespace, rendered.name)
         if rendered.kind in WATCHED_KINDS:
-            return cached
-        if (cached is not None and proven and controller_uid(cached) == instance["metadata"]["uid"]
-                and self.cache.age(cached) < self.settings.resync_seconds):
-            return cached
-        current = await self._get(rendered, namespace)
-        if current is None:
-            self.cache.forget_object(rendered.kind, namespace, rendered.name)
-        else:
-            self.cache.put_object(current, read=True)
-        return current
+            return self.cache.get_object(rendered.kind, namespace, rendered.name)
+        return await self._get(rendered, namespace)
 
     async def _ensure(self, instance: dict[str, Any], rendered: render.RenderedObject, *, owned: bool,
-                      previous: Mapping[str, Any], work: _Pass, proven: bool) -> None:
+                      previous: Mapping[str, Any], work: _Pass) -> None:
         meta = instance["metadata"]
         namespace = meta["namespace"]
         try:
-            existing = await self._observe(instance, rendered, proven=proven)
+            existing = await self._observe(instance, rendered)
         except kube.ApiError as error:
             self._failed(instance, rendered, error, work, verb="reading")
             return
@@ -334,7 +309,8 @@ class Reconciler:
                 work.outcomes[rendered.name] = Outcome(STATE_WAITING, "created but not yet visible; looking again")
                 work.requeue_after = self.settings.waiting_requeue_seconds
                 return
-            self.cache.put_object(existing, read=True)
+            if rendered.kind in WATCHED_KINDS:
+                self.cache.put_object(existing)
         if not self._belongs(instance, rendered, existing, work):
             return
         work.observed[rendered.name] = existing

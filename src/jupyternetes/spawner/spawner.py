@@ -8,16 +8,17 @@ are sealed to the operator's public key before they leave the hub.
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from jupyterhub.spawner import Spawner
-from traitlets import Dict, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, List, TraitError, Unicode, default, validate
 
 from jupyternetes import constants, kube, models, naming, sealing
-from jupyternetes.spawner import profiles
+from jupyternetes.spawner import privileges, profiles
 from jupyternetes.spawner.watcher import InstanceWatcher
 
 #: Progress reported on the spawn page as the operator reaches each step.
@@ -60,13 +61,27 @@ def has_failed(instance: dict[str, Any] | None) -> bool:
             and _condition(instance, "Progressing").get("status") == "False")
 
 
-def server_url(instance: dict[str, Any]) -> str:
-    """The notebook server's URL from the instance status: the first pod with an IP and a port."""
+def server_url(instance: dict[str, Any], networks: list[str] | None = None) -> str:
+    """The notebook server's URL from the instance status: the first pod with an IP and a port.
+
+    The status is the operator's word; the hub's proxy will send users' requests there. An address that is no pod
+    address at all (link-local, such as a cloud's metadata service, or unspecified), or one outside `networks` when
+    given, is refused."""
     for state in ((instance.get("status") or {}).get("pods") or {}).values():
         if state.get("podIP") and state.get("port"):
-            ip = state["podIP"]
+            ip, port = str(state["podIP"]), state["port"]
+            try:
+                address = ipaddress.ip_address(ip)
+            except ValueError:
+                raise SpawnError(f"the notebook server reports {ip!r} as its address, which is not an IP address; "
+                                 "ask your administrator") from None
+            outside = networks and not any(address in ipaddress.ip_network(n, strict=False) for n in networks)
+            if address.is_link_local or address.is_unspecified or address.is_multicast or outside \
+                    or not isinstance(port, int) or not 0 < port < 65536:
+                raise SpawnError(f"the notebook server reports {ip}:{port} as its address, which is not where "
+                                 "notebook servers run; ask your administrator")
             host = f"[{ip}]" if ":" in ip else ip
-            return f"http://{host}:{state['port']}"
+            return f"http://{host}:{port}"
     raise SpawnError("the notebook server is ready but reports no address; ask your administrator to check the "
                      "template's container ports")
 
@@ -75,6 +90,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     """Spawn notebook servers as JupyterNotebookInstances, rendered and checked by Jupyternetes."""
 
     _clients: ClassVar[dict[str, kube.AsyncKube]] = {}
+    #: (kubeconfig, namespace) where the hub's permissions were found narrow enough.
+    _narrow: ClassVar[set[tuple[str, str]]] = set()
 
     kubeconfig = Unicode(
         "",
@@ -151,6 +168,32 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         ["JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"],
         help="""Environment variables from `get_env()` that are secrets and so are sent sealed.
         `c.JupyternetesSpawner.sealed_env = ["JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"]`""",
+    ).tag(config=True)
+
+    server_networks = List(
+        Unicode(),
+        [],
+        help="""Networks (CIDRs) that notebook servers' pod addresses come from. The hub's proxy sends users to the
+        address the instance's status reports; set this to the cluster's pod network so that a status naming any
+        other address is refused. Empty: any address but link-local and unspecified ones.
+        `c.JupyternetesSpawner.server_networks = ["10.244.0.0/16"]`""",
+    ).tag(config=True)
+
+    @validate("server_networks")
+    def _validate_networks(self, proposal: dict[str, Any]) -> list[str]:
+        for network in proposal["value"]:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise TraitError(f"c.JupyternetesSpawner.server_networks: {network!r} is not a CIDR") from None
+        return list(proposal["value"])
+
+    refuse_wide_rbac = Bool(
+        True,
+        help="""Refuse to start servers while the hub's own Kubernetes identity may read Secrets, create pods, exec
+        into them or mint tokens in `namespace` (for example with Zero to JupyterHub's default RBAC): whoever breaks
+        into the hub could then read every server's API token. Set `rbac.create: false` in Zero to JupyterHub.
+        `c.JupyternetesSpawner.refuse_wide_rbac = True`""",
     ).tag(config=True)
 
     @default("options_form")
@@ -264,18 +307,35 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
 
     # The contract ------------------------------------------------------------------------------------------
 
+    async def _check_privileges(self, api: kube.AsyncKube, namespace: str) -> None:
+        """Refuse while the hub may do more than Jupyternetes needs (see `privileges`); a good answer is kept."""
+        key = (self.kubeconfig or "<default>", namespace)
+        if not self.refuse_wide_rbac or key in self._narrow:
+            return
+        wide = await privileges.excess(api, namespace)
+        if wide:
+            self.log.error("the hub's Kubernetes identity may %s in namespace %s, which a breached hub could use to "
+                           "read servers' tokens; narrow its RBAC (Zero to JupyterHub: rbac.create: false), or set "
+                           "c.JupyternetesSpawner.refuse_wide_rbac = False", ", ".join(wide), namespace)
+            raise SpawnError("Your server could not start: this hub has more Kubernetes permissions than it may "
+                             "safely hold. Ask your administrator.")
+        self._narrow.add(key)
+
     async def start(self) -> str:
         namespace = self.namespace
         name = naming.instance_name(self.user.name, self.name or "", self.name_prefix)
         body = self.build_instance(name, namespace)
         api = self._api()
+        await self._check_privileges(api, namespace)
         self.instance_name, self.instance_namespace = name, namespace
         watcher = self._watcher()
         try:
             try:
                 created = await api.create(body)
             except kube.Conflict:
-                # Left over from a spawn that did not finish (or a hub that crashed): it holds an old token.
+                # Left over from a spawn that did not finish (or a hub that crashed): it holds an old token. It is
+                # replaced only if it is this very server's; another's is never touched.
+                await self._check_leftover_is_ours(api, name, namespace)
                 self.log.info("replacing leftover instance %s/%s", namespace, name)
                 await self._delete_and_wait(name, namespace, timeout=self.start_timeout)
                 created = await api.create(body)
@@ -300,7 +360,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             raise SpawnError(f"Your server did not start within {self.start_timeout} seconds ({message})") from None
         if instance is None or not is_ready(instance):
             raise self._failure(instance)
-        return server_url(instance)
+        return server_url(instance, self.server_networks)
 
     async def poll(self) -> int | None:
         if not self.instance_name:
@@ -322,6 +382,19 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             return
         await self._delete_and_wait(self.instance_name, self.instance_namespace or self.namespace,
                                     timeout=0 if now else self.start_timeout)
+
+    async def _check_leftover_is_ours(self, api: kube.AsyncKube, name: str, namespace: str) -> None:
+        try:
+            existing = await api.get(kube.INSTANCE, name, namespace)
+        except kube.NotFound:
+            return
+        variables = (existing.get("spec") or {}).get("variables") or {}
+        owner = (variables.get("jupyterhub.user.name"), variables.get("jupyterhub.server.name", ""))
+        if owner != (self.user.name, self.name or ""):
+            self.log.error("instance %s/%s for %s is held by another server (user %r, server %r); not replacing it",
+                           namespace, name, self._log_name, owner[0], owner[1])
+            raise SpawnError(f"Your server could not start: its name, {name}, is held by another user's server. "
+                             "Ask your administrator.")
 
     async def _delete_and_wait(self, name: str, namespace: str, timeout: float) -> None:
         try:

@@ -203,11 +203,11 @@ class Judge:
         for index, pod in enumerate(template.spec.pods):
             path = f"spec.pods[{index}].spec"
             spec, _ = defaults.apply(pod.spec, self.pod_defaults, path)
-            pods.append({"path": path, "spec": spec, "annotations": pod.annotations})
+            pods.append({"path": path, "spec": spec, "annotations": pod.annotations, "labels": pod.labels})
         pvcs = [{"path": f"spec.pvcs[{i}].spec", "spec": p.spec} for i, p in enumerate(template.spec.pvcs)]
         document = self._document(
             constants.TEMPLATE_KIND, request.operation, request.namespace,
-            pods=[{"path": pod["path"], "spec": pod["spec"]} for pod in pods], pvcs=pvcs,
+            pods=[{"path": pod["path"], "spec": pod["spec"], "labels": pod["labels"]} for pod in pods], pvcs=pvcs,
             others=self._others([(f"spec.otherResources[{i}]", o.api_version, o.kind, o.body)
                                  for i, o in enumerate(template.spec.other_resources)]),
             own_secret="{" + constants.VAR_SECRET + "}",
@@ -291,12 +291,13 @@ class Judge:
         for pod in rendering.manifests.pods:
             path = f"rendered pod {pod.entry_name!r}: spec"
             spec, _ = defaults.apply(pod.manifest["spec"], self.pod_defaults, path)
-            pods.append({"path": path, "spec": spec, "annotations": pod.manifest["metadata"].get("annotations")})
+            pods.append({"path": path, "spec": spec, "annotations": pod.manifest["metadata"].get("annotations"),
+                         "labels": pod.manifest["metadata"].get("labels") or {}})
         pvcs = [{"path": f"rendered pvc {p.entry_name!r}: spec", "spec": p.manifest["spec"]}
                 for p in rendering.manifests.pvcs]
         document = self._instance_document(rendering, request.operation, namespace,
-                                           pods=[{"path": pod["path"], "spec": pod["spec"]} for pod in pods],
-                                           pvcs=pvcs)
+                                           pods=[{"path": pod["path"], "spec": pod["spec"], "labels": pod["labels"]}
+                                                 for pod in pods], pvcs=pvcs)
         query = self._ask_policies(document)
         for pod in pods:
             self._floor(verdict, pod["spec"], pod["path"], pod["annotations"])
@@ -346,7 +347,8 @@ class Judge:
         if request.operation == "UPDATE":
             old = request.old_object or {}
             if is_jupyternetes_object(old) or ours:
-                for problem in _protected_changes(old, obj, kind, request.sub_resource):
+                for problem in _protected_changes(old, obj, kind, request.sub_resource,
+                                                  request.user_info.username):
                     verdict.findings.append(Finding("jupyternetes-objects", problem, "Jupyternetes objects cannot "
                                                     "be changed after creation", "stop and start the server instead"))
             return verdict
@@ -393,8 +395,10 @@ class Judge:
                                 namespace: str = "") -> None:
         """The floor and the policies for a Pod or PVC as it is, without an instance (`jupyternetes policy test`)."""
         spec = _mapping(obj.get("spec"))
+        labels = dict(_mapping(_mapping(obj.get("metadata")).get("labels")))
         query = self._ask_policies(self._document(
-            kind, "CREATE", namespace, pods=[{"path": "spec", "spec": spec}] if kind == "Pod" else [],
+            kind, "CREATE", namespace,
+            pods=[{"path": "spec", "spec": spec, "labels": labels}] if kind == "Pod" else [],
             pvcs=[{"path": "spec", "spec": spec}] if kind != "Pod" else [], others=[], own_secret="",
             own_pvcs=[]))
         if kind == "Pod":
@@ -409,9 +413,10 @@ class Judge:
         judged as it is, together with the variables it was rendered from."""
         spec = _mapping(obj.get("spec"))
         body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+        labels = _mapping(_mapping(obj.get("metadata")).get("labels"))
         return self._instance_document(
             rendering, operation, namespace,
-            pods=[{"path": "spec", "spec": spec}] if kind == "Pod" else [],
+            pods=[{"path": "spec", "spec": spec, "labels": dict(labels)}] if kind == "Pod" else [],
             pvcs=[{"path": "spec", "spec": spec}] if kind == "PersistentVolumeClaim" else [],
             others=self._others([("", str(obj.get("apiVersion", "v1")), kind, body)])
             if kind in ("Service", "ConfigMap") else [])
@@ -516,8 +521,8 @@ class Judge:
         path = f"spec.sealedVariables[{variable!r}]"
         limit = self.data.variable_max_length
         if limit is not None and len(value) > limit:
-            verdict.findings.append(Finding("variables", path, f"the opened value is {len(value)} characters; the "
-                                            f"most allowed is {limit}", "shorten the value",
+            verdict.findings.append(Finding("variables", path, f"the opened value is longer than the most allowed, "
+                                            f"{limit} characters", "shorten the value",
                                             self.data.mode("variables")))
         pattern = self.data.variable_patterns.get(variable)
         if pattern is not None:
@@ -531,10 +536,24 @@ class Judge:
                                                 self.data.mode("variables")))
 
 
-def _protected_changes(old: Mapping[str, Any], new: Mapping[str, Any], kind: str, sub_resource: str) -> list[str]:
+#: Who may remove owner references (the garbage collector, with or without its own service account).
+_COLLECTORS: Final = frozenset({"system:serviceaccount:kube-system:generic-garbage-collector",
+                                "system:kube-controller-manager"})
+
+
+def _control_plane(username: str) -> bool:
+    """The control plane's own identities: controllers in kube-system, kubelets, the scheduler."""
+    return (username.startswith(("system:serviceaccount:kube-system:", "system:node:"))
+            or username in ("system:kube-controller-manager", "system:kube-scheduler"))
+
+
+def _protected_changes(old: Mapping[str, Any], new: Mapping[str, Any], kind: str, sub_resource: str,
+                       username: str) -> list[str]:
     """What an update may not touch: Jupyternetes' own labels and annotations, owner references (only the garbage
-    collector removes them), and the content: a pod's spec, a PVC's spec but for binding to a volume, a Service's
-    spec, a Secret's or ConfigMap's data. Ephemeral containers and in-place resizes are changes to the spec."""
+    collector removes them), finalizers (only the control plane's), and the content: a pod's spec, a PVC's spec but
+    for binding to a volume, a Service's spec, a Secret's or ConfigMap's data. Ephemeral containers and in-place
+    resizes are changes to the spec. (The same rules as the admission policy jupyternetes-objects-belong-to-the-
+    operator.)"""
     if sub_resource:
         return [f"{sub_resource} (subresource)"]
     changes = []
@@ -547,11 +566,18 @@ def _protected_changes(old: Mapping[str, Any], new: Mapping[str, Any], kind: str
             if ours and old_values.get(key) != new_values.get(key):
                 changes.append(f"metadata.{field_name}[{key!r}]")
     old_refs = [r for r in old_meta.get("ownerReferences") or [] if isinstance(r, Mapping)]
-    for ref in new_meta.get("ownerReferences") or []:
+    new_refs = list(new_meta.get("ownerReferences") or [])
+    for ref in new_refs:
         if not isinstance(ref, Mapping) or not any(dict(ref) == dict(o) or (
                 ref.get("uid") == o.get("uid") and ref.get("kind") == o.get("kind")) for o in old_refs):
             changes.append("metadata.ownerReferences")
             break
+    else:
+        if len(new_refs) < len(old_refs) and username not in _COLLECTORS:
+            changes.append("metadata.ownerReferences (only the garbage collector removes owners)")
+    if sorted(map(str, old_meta.get("finalizers") or [])) != sorted(map(str, new_meta.get("finalizers") or [])) \
+            and not _control_plane(username):
+        changes.append("metadata.finalizers")
     if kind == "PersistentVolumeClaim":
         old_spec, new_spec = _mapping(old.get("spec")), _mapping(new.get("spec"))
         for key in sorted(set(old_spec) | set(new_spec)):

@@ -104,11 +104,17 @@ def parse(body: bytes) -> Review:
         raise MalformedReview(f"expected apiVersion {API_VERSION} and kind {KIND}, got apiVersion "
                               f"{_short(document.get('apiVersion'))} and kind {_short(document.get('kind'))}", uid)
     try:
-        return Review.model_validate(document)
+        parsed = Review.model_validate(document)
     except pydantic.ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:10])
         raise MalformedReview(f"not a valid AdmissionReview: {problems}", uid) from None
+    request = parsed.request
+    if request.operation in ("CREATE", "UPDATE") and request.object is None:
+        raise MalformedReview(f"a {request.operation} review must carry the object", uid)
+    if request.operation == "UPDATE" and request.old_object is None:
+        raise MalformedReview("an UPDATE review must carry the old object", uid)
+    return parsed
 
 
 def _uid(document: Any) -> str:

@@ -42,3 +42,20 @@ deny contains {
 	bound != null
 	units.parse(sprintf("%v", [value])) > units.parse(sprintf("%v", [bound]))
 }
+
+# A quantity OPA cannot read (units such as "n" or "u") is refused rather than passed: a bound that cannot be checked
+# does not hold.
+deny contains {
+	"path": sprintf("%s.resources.%s.%s", [where.path, kind, name]),
+	"message": sprintf("%s %s %v is not a quantity the policy can compare", [name, singular[kind], value]),
+	"fix": "write it in plain units, such as 500m, 2 or 4Gi",
+} if {
+	some where in quantities
+	some kind in ["limits", "requests"]
+	some name, value in object.get(where.resources, kind, {})
+	not units.parse(sprintf("%v", [value]))
+}
+
+quantities contains {"path": c.path, "resources": object.get(c.container, "resources", {})} if some c in lib.containers
+
+quantities contains {"path": pod.path, "resources": object.get(pod.spec, "resources", {})} if some pod in input.pods

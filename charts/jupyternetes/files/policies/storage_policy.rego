@@ -85,3 +85,13 @@ deny contains {
 reserved(key) if startswith(key, "jupyternetes.kadense.io/")
 
 reserved("app.kubernetes.io/managed-by")
+
+deny contains {
+	"path": sprintf("%s.resources.requests.storage", [pvc.path]),
+	"message": sprintf("storage request %v is not a quantity the policy can compare", [pvc.spec.resources.requests.storage]),
+	"fix": "write it in plain units, such as 10Gi",
+} if {
+	some pvc in lib.claims
+	size := pvc.spec.resources.requests.storage
+	not units.parse_bytes(sprintf("%v", [size]))
+}

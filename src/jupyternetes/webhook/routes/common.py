@@ -5,6 +5,7 @@ and latency in a `finally`."""
 from __future__ import annotations
 
 import logging
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -13,6 +14,33 @@ from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse
 
 from jupyternetes.webhook import metrics, review
+
+
+class Answer(JSONResponse):
+    """JSON with every non-ASCII character escaped: a string from the review that is not valid Unicode (a lone
+    surrogate in a name or uid) is answered as it came, instead of failing to encode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+class TooLarge(ValueError):
+    pass
+
+
+async def _body(http: HttpRequest) -> bytes:
+    """The request body, read no further than the size limit (a body without a length is not read whole first)."""
+    length = http.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > review.MAX_BODY_BYTES:
+        raise TooLarge(f"the request body is {length} bytes; at most {review.MAX_BODY_BYTES} are accepted")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in http.stream():
+        size += len(chunk)
+        if size > review.MAX_BODY_BYTES:
+            raise TooLarge(f"the request body is more than {review.MAX_BODY_BYTES} bytes, the most accepted")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 logger = logging.getLogger("jupyternetes.webhook.admission")
 
@@ -25,31 +53,31 @@ JUDGED: Final = {"jupyternotebooktemplates": "template", "jupyternotebookinstanc
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    return Answer({"error": message}, status_code=status)
 
 
 async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONResponse:
     started = time.perf_counter()
     kind, outcome = "unknown", "error"
     try:
-        length = http.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > review.MAX_BODY_BYTES:
+        try:
+            body = await _body(http)
+        except TooLarge as error:
             outcome = "malformed"
-            return _error(413, f"the request body is {length} bytes; at most {review.MAX_BODY_BYTES} are accepted")
-        body = await http.body()
+            return _error(413, str(error))
         try:
             parsed = review.parse(body)
         except review.MalformedReview as error:
             outcome = "malformed"
             if error.uid:
-                return JSONResponse(review.response(error.uid, False, message=f"malformed AdmissionReview: {error}",
+                return Answer(review.response(error.uid, False, message=f"malformed AdmissionReview: {error}",
                                                     code=400))
             return _error(400, str(error))
         request = parsed.request
         kind = JUDGED.get(request.resource.resource, "unknown")
         if kind == "unknown":
             outcome = "denied"
-            return JSONResponse(review.response(request.uid, False, code=400, message=(
+            return Answer(review.response(request.uid, False, code=400, message=(
                 f"the Jupyternetes {webhook} webhook does not judge {request.resource.resource!r}; check the webhook "
                 "configuration's rules")))
         try:
@@ -58,13 +86,13 @@ async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONRespons
             logger.exception("%s webhook: error judging %s %s/%s (uid %s)", webhook, kind, request.namespace,
                              request.name, request.uid)
             outcome = "error"
-            return JSONResponse(review.response(request.uid, False, code=500, message=(
+            return Answer(review.response(request.uid, False, code=500, message=(
                 "the Jupyternetes webhook hit an internal error while judging this request and refuses it; "
                 f"see the webhook's log for uid {request.uid}")))
         outcome = "allowed" if answer["response"]["allowed"] else "denied"
         if request.dry_run:
             outcome += "-dry-run"
-        return JSONResponse(answer)
+        return Answer(answer)
     finally:
         metrics.DECISIONS.labels(webhook, kind, outcome).inc()
         metrics.LATENCY.labels(webhook).observe(time.perf_counter() - started)

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse
 
+from jupyternetes import models
 from jupyternetes.webhook import defaults, review
 from jupyternetes.webhook.judge import Judge
 from jupyternetes.webhook.routes.common import handle
@@ -18,19 +19,21 @@ router = APIRouter()
 
 async def _decide(http: HttpRequest, request: review.Request) -> dict[str, Any]:
     judge: Judge = http.app.state.judge
-    obj = request.object or {}
+    if request.resource.resource != "jupyternotebooktemplates" or request.operation not in ("CREATE", "UPDATE"):
+        return review.response(request.uid, False, code=400, message=(
+            f"the Jupyternetes mutating webhook only fills in templates, not {request.operation} of "
+            f"{request.resource.resource}; check the webhook configuration's rules"))
+    try:
+        template = models.parse_template(request.object)
+    except models.InvalidObjectError as error:
+        return review.response(request.uid, False, code=400, message=f"{error} (rule schema)")
     patch: list[dict[str, Any]] = []
     warnings: list[str] = []
-    spec = obj.get("spec")
-    pods = spec.get("pods") if isinstance(spec, dict) else None
-    if request.resource.resource == "jupyternotebooktemplates" and isinstance(pods, list):
-        for index, pod in enumerate(pods):
-            if not isinstance(pod, dict) or not isinstance(pod.get("spec"), dict):
-                continue  # the validating webhook and the schema explain what is wrong
-            spec, changes = defaults.apply(pod["spec"], judge.pod_defaults, f"spec.pods[{index}].spec")
-            if changes:
-                patch.append({"op": "replace", "path": f"/spec/pods/{index}/spec", "value": spec})
-                warnings += changes
+    for index, pod in enumerate(template.spec.pods):
+        spec, changes = defaults.apply(pod.spec, judge.pod_defaults, f"spec.pods[{index}].spec")
+        if changes:
+            patch.append({"op": "replace", "path": f"/spec/pods/{index}/spec", "value": spec})
+            warnings += changes
     warnings = [f"Jupyternetes default: {change}" for change in warnings]
     return review.response(request.uid, True, warnings=warnings, patch=patch or None)
 

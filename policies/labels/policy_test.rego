@@ -1,0 +1,27 @@
+package jupyternetes.policies.labels_test
+
+import data.jupyternetes.policies.labels
+
+config := {"labels": {"forbidden": {"component": ["hub", "proxy"], "hub.jupyter.org/network-access-proxy-api": ["*"]}}}
+
+pod(labels) := {"kind": "Pod", "pods": [{"path": "spec", "spec": {}, "labels": labels}]}
+
+test_a_notebooks_own_labels_allowed if {
+	count(labels.deny) == 0 with input as pod({"component": "singleuser-server", "hub.jupyter.org/network-access-hub": "true"}) with data.jupyternetes.config as config
+}
+
+test_posing_as_the_hub_denied if {
+	some d in labels.deny with input as pod({"component": "hub", "app": "jupyterhub"}) with data.jupyternetes.config as config
+	contains(d.message, "component=hub")
+}
+
+test_reaching_the_proxy_api_denied if {
+	some d in labels.deny with input as pod({"hub.jupyter.org/network-access-proxy-api": "true"}) with data.jupyternetes.config as config
+	contains(d.path, "hub.jupyter.org/network-access-proxy-api")
+}
+
+test_a_template_pods_labels_are_named_by_their_template_path if {
+	doc := {"kind": "JupyterNotebookTemplate", "pods": [{"path": "spec.pods[0].spec", "spec": {}, "labels": {"component": "proxy"}}]}
+	some d in labels.deny with input as doc with data.jupyternetes.config as config
+	d.path == "spec.pods[0].labels[\"component\"]"
+}
