@@ -35,6 +35,7 @@ def test_seed_instance_yields_its_pvc_and_pod_and_becomes_ready_with_the_pods_ip
     template_yaml, instance_yaml = seeds.seed_yaml_blocks()
     name = yaml.safe_load(instance_yaml)["metadata"]["name"]
     cluster.kubectl("delete", "jni", name, "-n", "default", "--ignore-not-found", "--wait")
+    cluster.kubectl("delete", "jnt", "default-template", "-n", "kadense", "--ignore-not-found", "--wait")
     with webhook_stack(cluster):
         assert cluster.kubectl("apply", "-f", "-", identity=OFFICER, input=template_yaml).returncode == 0
         done = cluster.kubectl("apply", "-f", "-", identity=HUB, input=instance_yaml)

@@ -165,3 +165,20 @@ def test_ten_thousand_generated_reviews_get_a_named_denial_or_a_4xx_and_never_a_
     print(f"\n{total} reviews: {dict(sorted(outcomes.items()))}")
     assert total >= EXAMPLES
     assert outcomes["allowed"] > 0 and outcomes["denied 403"] > 0 and outcomes["HTTP 400"] > 0
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "x\ud800", "%2e%2e", "UPPER", "a" * 300])
+def test_an_object_naming_an_instance_that_cannot_exist_gets_a_named_denial(stack: Stack, name: str) -> None:
+    """The webhook looks instances up by the name a pod carries; a name no object can have is never turned into a
+    request to the API server, and the answer says what is missing."""
+    pod = copy.deepcopy(SEEDS["pods"])
+    pod["metadata"]["annotations"]["jupyternetes.kadense.io/instance-name"] = name
+    body = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "named", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"}, "namespace": "default",
+        "operation": "CREATE", "userInfo": {"username": OPERATOR}, "object": pod}}
+    with httpx.Client(base_url=stack.webhook.url, verify=False, timeout=30) as client:
+        answer = client.post("/validate", content=json.dumps(body).encode(),
+                             headers={"Content-Type": "application/json"}).json()["response"]
+    assert answer["allowed"] is False and answer["status"]["code"] == 403, answer
+    assert "exists to render this Pod (rule rendered-only)" in answer["status"]["message"]

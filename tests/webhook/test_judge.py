@@ -372,3 +372,4 @@ class TestFieldsTheFloorCannotJudge:
         assert _rules(verdict) == {"schema"}
         assert "spec.containers[0].env: must be a list" in verdict.message()
         assert "metadata.labels: must map strings to strings" in verdict.message()
+

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from jupyternetes import kube
+from jupyternetes import kube, naming
 
 
 class CachedLookup:
@@ -33,6 +33,8 @@ class CachedLookup:
 
     async def _read(self, reflector: kube.Reflector, rt: kube.ResourceType, namespace: str,
                     name: str) -> dict[str, Any] | None:
+        if not (naming.is_dns1123_label(namespace) and naming.is_dns1123_subdomain(name)):
+            return None  # no object can have that name: nothing to read, and no request path to build from it
         cached = reflector.get(namespace, name)
         if cached is not None:
             return cached
