@@ -157,7 +157,8 @@ def test_a_replica_that_loses_its_lease_stops_acting_and_exits(
         admin.request("PUT", LEASE.path(namespace, "jupyternetes-operator"), body=lease)
 
 
-def test_objects_for_one_instance_are_labelled_for_it(admin: kube.Kube, hub: kube.Kube, cluster: LocalCluster, namespace: str,
+def test_objects_for_one_instance_are_labelled_for_it(admin: kube.Kube, hub: kube.Kube, cluster: LocalCluster,
+                                                     namespace: str,
                                                       tmp_path: Path) -> None:
     admin.create(make_template(namespace))
     with processes.operator(cluster, tmp_path):

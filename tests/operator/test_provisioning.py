@@ -192,7 +192,8 @@ class TestProblems:
         assert labelled(admin, kube.POD, namespace, "ivan") == []
 
 
-def test_no_events_or_status_writes_on_no_op_resyncs(cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str,
+def test_no_events_or_status_writes_on_no_op_resyncs(cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube,
+                                                    namespace: str,
                                                      tmp_path_factory: pytest.TempPathFactory,
                                                      operator: processes.Component) -> None:
     operator.stop()

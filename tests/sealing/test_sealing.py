@@ -54,10 +54,12 @@ def test_a_sealed_value_does_not_open_as_another_variable() -> None:
 
 
 def test_the_binding_does_not_depend_on_variable_order_or_on_an_implicit_template_namespace() -> None:
-    reordered = {**INSTANCE, "variables": dict(reversed(list(INSTANCE["variables"].items())))}  # type: ignore[union-attr]
+    variables: dict[str, str] = INSTANCE["variables"]  # type: ignore[assignment]
+    reordered = {**INSTANCE, "variables": dict(reversed(list(variables.items())))}
     assert sealing.binding(**reordered) == sealing.binding(**INSTANCE)  # type: ignore[arg-type]
     own = {**INSTANCE, "template_namespace": ""}
-    assert sealing.binding(**own) == sealing.binding(**{**INSTANCE, "template_namespace": "default"})  # type: ignore[arg-type]
+    implicit = {**INSTANCE, "template_namespace": "default"}
+    assert sealing.binding(**own) == sealing.binding(**implicit)  # type: ignore[arg-type]
 
 
 def test_an_instance_opens_what_was_sealed_for_it_and_nothing_else() -> None:

@@ -24,7 +24,8 @@ def test_documented_defaults() -> None:
         "opa_url": "http://127.0.0.1:8181", "policy_engine": "opa", "opa_timeout_seconds": 2.0,
         "instance_creators": ["system:serviceaccount:jupyterhub:hub"],
         "operator_user": "system:serviceaccount:jupyternetes:jupyternetes-operator",
-        "component_service_accounts": ["hub", "jupyternetes-operator", "jupyternetes-webhook"], "template_namespace": "",
+        "component_service_accounts": ["hub", "jupyternetes-operator", "jupyternetes-webhook"],
+        "template_namespace": "",
         "exempt_namespaces": ["kube-system"], "timeout_seconds": 5,
     }
     assert {name: getattr(settings, name) for name in WebhookSettings.model_fields} == expected

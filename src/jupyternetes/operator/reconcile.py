@@ -82,8 +82,9 @@ def controller_uid(body: Mapping[str, Any]) -> str | None:
 
 def kept_workspace(existing: Mapping[str, Any], rendered: render.RenderedObject) -> bool:
     """A workspace PVC that Jupyternetes made for this instance name and entry and kept beyond an earlier instance
-    (perhaps from another template): no owner at all, and the labels and annotation that name the instance and entry. Only the operator can create an
-    object with these labels (the admission policy refuses anyone else), so they prove who made it."""
+    (perhaps from another template): no owner at all, and the labels and annotation that name the instance and
+    entry. Only the operator can create an object with these labels, and nobody can add them later, by the object
+    or its status (the admission policy refuses anyone else), so they prove who made it."""
     meta = existing.get("metadata") or {}
     if meta.get("ownerReferences"):
         return False
