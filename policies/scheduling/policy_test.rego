@@ -42,3 +42,23 @@ test_tolerate_everything_denied if {
 test_gpu_toleration_allowed if {
 	count(scheduling.deny) == 0 with input as pod({"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}]}) with data.jupyternetes.config as config
 }
+
+test_a_node_picked_by_name_denied if {
+	some d in scheduling.deny with input as pod({"nodeSelector": {"kubernetes.io/hostname": "node-1"}}) with data.jupyternetes.config as config
+	contains(d.message, "picks a node by its name")
+}
+
+test_a_node_picked_by_field_in_affinity_denied if {
+	spec := {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-1"]}]}]}}}}
+	some d in scheduling.deny with input as pod(spec) with data.jupyternetes.config as config
+	d.path == "spec.affinity.nodeAffinity"
+}
+
+test_a_kind_of_node_allowed if {
+	count(scheduling.deny) == 0 with input as pod({"nodeSelector": {"node.kubernetes.io/instance-type": "gpu"}}) with data.jupyternetes.config as config
+}
+
+test_pinning_allowed_when_configured if {
+	open := {"scheduling": object.union(config.scheduling, {"allow_node_pinning": true})}
+	count(scheduling.deny) == 0 with input as pod({"nodeSelector": {"kubernetes.io/hostname": "node-1"}}) with data.jupyternetes.config as open
+}

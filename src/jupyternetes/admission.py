@@ -91,6 +91,9 @@ def configurations(
             {"name": f"instances.{VALIDATING_NAME}", **common,
              "clientConfig": _client(url, service, "/validate", ca_bundle),
              "rules": [{**kadense, "operations": ["CREATE", "UPDATE"], "resources": [constants.INSTANCE_PLURAL],
+                        "scope": "Namespaced"},
+                       # The status tells the hub where a server is: the address must be its pod's.
+                       {**kadense, "operations": ["UPDATE"], "resources": [f"{constants.INSTANCE_PLURAL}/status"],
                         "scope": "Namespaced"}]},
             {"name": f"workloads.{VALIDATING_NAME}", **common,
              "clientConfig": _client(url, service, "/validate", ca_bundle),

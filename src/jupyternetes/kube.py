@@ -326,6 +326,12 @@ def _patch_body(patch: Any) -> bytes:
     return json.dumps(patch).encode()
 
 
+def _delete_options(uid: str | None) -> dict[str, Any] | None:
+    if not uid:
+        return None
+    return {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}}
+
+
 def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in (params or {}).items():
@@ -440,8 +446,10 @@ class Kube(_Base):
         return self.patch(rt, meta["name"], obj, meta.get("namespace"), APPLY_PATCH, fieldManager=field_manager,
                           force=force, **params)
 
-    def delete(self, rt: ResourceType, name: str, namespace: str | None = None, **params: Any) -> dict[str, Any]:
-        return self.request("DELETE", rt.path(namespace, name), params=params)
+    def delete(self, rt: ResourceType, name: str, namespace: str | None = None, *, uid: str | None = None,
+               **params: Any) -> dict[str, Any]:
+        """Delete by name; with `uid`, only that very object (the API server refuses a successor of the same name)."""
+        return self.request("DELETE", rt.path(namespace, name), params=params, body=_delete_options(uid))
 
     def watch(self, rt: ResourceType, namespace: str | None = None, timeout: float = 60.0,
               **params: Any) -> Iterator[dict[str, Any]]:
@@ -525,9 +533,10 @@ class AsyncKube(_Base):
         return await self.patch(rt, meta["name"], obj, meta.get("namespace"), APPLY_PATCH,
                                 fieldManager=field_manager, force=force, **params)
 
-    async def delete(self, rt: ResourceType, name: str, namespace: str | None = None,
+    async def delete(self, rt: ResourceType, name: str, namespace: str | None = None, *, uid: str | None = None,
                      **params: Any) -> dict[str, Any]:
-        return await self.request("DELETE", rt.path(namespace, name), params=params)
+        """Delete by name; with `uid`, only that very object (the API server refuses a successor of the same name)."""
+        return await self.request("DELETE", rt.path(namespace, name), params=params, body=_delete_options(uid))
 
     async def watch(self, rt: ResourceType, namespace: str | None = None, timeout: float = 300.0,
                     **params: Any) -> AsyncIterator[dict[str, Any]]:

@@ -8,6 +8,7 @@ schema already checks their structure against the Kubernetes OpenAPI, and the re
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 import pydantic
@@ -226,6 +227,22 @@ class Instance(_Model):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: InstanceSpec
     status: InstanceStatus | None = None
+
+
+def http_port(pod_spec: Mapping[str, Any]) -> int | None:
+    """The port a pod's server listens on, as instance status reports it and the webhook checks it: the container
+    port named `http`, else the first port of any container, else None."""
+    first: int | None = None
+    for container in pod_spec.get("containers") or []:
+        for port in container.get("ports") or []:
+            number = port.get("containerPort")
+            if not isinstance(number, int):
+                continue
+            if port.get("name") == "http":
+                return number
+            if first is None:
+                first = number
+    return first
 
 
 def template_namespace_allowed(instance_namespace: str, template_namespace: str, shared_namespace: str) -> bool:

@@ -65,7 +65,10 @@ class TestRefusedValues:
         ({"webhook__pdb__minAvailable": "2"}, "webhook.pdb.minAvailable (2) must be lower than webhook.replicas (2)"),
         ({"hub__namespace": "jupyternetes"}, "hub.namespace must differ from the release namespace"),
         ({"templates__namespace": "jupyternetes"}, "templates.namespace must differ from the release namespace"),
-        ({"operator__namespaces": "{users}"}, "not hub.namespace (jupyterhub)"),
+        ({"operator__namespaces": "{users}"}, "lists [users] but not jupyterhub, where the hub creates instances"),
+        ({"hub__instanceNamespace": "notebooks", "operator__namespaces": "{jupyterhub}"},
+         "lists [jupyterhub] but not notebooks, where the hub creates instances"),
+        ({"hub__instanceNamespace": "kube-system"}, "hub.instanceNamespace must differ from the release namespace"),
         ({"operator__namespaces": "{jupyterhub,kube-system}"}, "operator.namespaces must not include kube-system"),
         ({"operator__namespaces": "{jupyterhub}", "operator__clusterWide": "true"},
          "operator.clusterWide serves every namespace"),
@@ -190,8 +193,24 @@ class TestSameAsTheCode:
                     if o["kind"] in kinds or o["metadata"]["name"].endswith("-admission-policies")}
 
         chart, local = index(manifests), index(dev)
-        assert len(local) == 9  # four policies, four bindings, one parameter ConfigMap
+        assert len(local) == 11  # five policies, five bindings, one parameter ConfigMap
         assert chart == local
+
+    def test_notebooks_can_run_in_a_namespace_of_their_own_out_of_the_operators_reach_of_the_hub(self) -> None:
+        """With hub.instanceNamespace, the hub's Role and the operator's Roles are there, and the operator has no
+        Secret rights in the hub's own namespace (only its sealing ConfigMap)."""
+        manifests = helm.rendered(release="jupyternetes", namespace="jupyternetes", hub__instanceNamespace="notebooks")
+        roles = helm.by_kind(manifests, "Role")
+        assert ("notebooks", "jupyternetes-hub") in roles and ("jupyterhub", "jupyternetes-hub") not in roles
+        hub_namespace_rules = [rule for (ns, _), role in roles.items() if ns == "jupyterhub" for rule in role["rules"]]
+        assert hub_namespace_rules == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "update"],
+                                        "resourceNames": ["jupyternetes-sealing"]}]
+        assert any(r["resources"] == ["secrets"] for r in roles[("notebooks", "jupyternetes-operator")]["rules"])
+        operator = helm.by_kind(manifests, "Deployment")[("jupyternetes", "jupyternetes-operator")]
+        env = {e["name"]: e.get("value") for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["JUPYTERNETES_OPERATOR_NAMESPACES"] == '["notebooks"]'
+        params = helm.by_kind(manifests, "ConfigMap")[("jupyternetes", "jupyternetes-admission-policies")]["data"]
+        assert params["instanceNamespaces"] == "notebooks"
 
     def test_the_admission_policies_can_be_left_out(self) -> None:
         kinds = {m["kind"] for m in helm.rendered(admissionPolicies__enabled="false")}

@@ -117,4 +117,4 @@ def test_transition_times_change_only_when_a_condition_changes(manifests: render
     ],
 )
 def test_the_port_is_the_one_named_http_else_the_first(containers: list, port: int | None) -> None:
-    assert status.http_port({"containers": containers}) == port
+    assert models.http_port({"containers": containers}) == port

@@ -45,6 +45,7 @@ OPERATOR_POLICY = "policy:jupyternetes-operator-creates-only-renderings"
 HUB_POLICY = "policy:jupyternetes-hub-creates-only-instances"
 OBJECTS_POLICY = "policy:jupyternetes-objects-belong-to-the-operator"
 INSTANCES_POLICY = "policy:jupyternetes-instances-come-from-the-hub"
+SEALING_POLICY = "policy:jupyternetes-sealing-key-is-the-operators"
 WORKLOADS_WEBHOOK = "webhook:workloads.validate.jupyternetes.kadense.io"
 EXEMPT_WEBHOOK = "webhook:exempt-namespaces.validate.jupyternetes.kadense.io"
 INSTANCES_WEBHOOK = "webhook:instances.validate.jupyternetes.kadense.io"
@@ -205,6 +206,35 @@ ATTACKS = [
            lambda a: _create(a.operator, {**_claim(a.victim), "spec": {**_claim(a.victim)["spec"], "dataSource": {
                "kind": "PersistentVolumeClaim", "name": a.victim.pvc["metadata"]["name"]}}}),
            (OPERATOR_POLICY, "filled from another volume"), (WORKLOADS_WEBHOOK, "spec.dataSource")),
+    Attack("operator: the rendering with a container that may run as root",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: s["containers"][0]["securityContext"].update(
+               runAsNonRoot=False))),
+           (OPERATOR_POLICY, "must run as non-root"), (WORKLOADS_WEBHOOK, "rule floor:run-as-non-root")),
+    Attack("operator: the rendering pinned by host name",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: s.update(
+               nodeSelector={"kubernetes.io/hostname": "kwok-node-0"}))),
+           (OPERATOR_POLICY, "not pinned to a node by its name"), (WORKLOADS_WEBHOOK, "spec.nodeSelector")),
+    Attack("operator: the rendering tolerating every taint",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: s.update(tolerations=[{"operator": "Exists"}]))),
+           (OPERATOR_POLICY, "tolerate neither every taint"), (WORKLOADS_WEBHOOK, "spec.tolerations")),
+    Attack("operator: the rendering with a system priority class",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: s.update(
+               priorityClassName="system-cluster-critical"))),
+           (OPERATOR_POLICY, "may only use the priority classes the policy allows"),
+           (WORKLOADS_WEBHOOK, "spec.priorityClassName")),
+    Attack("operator (given the rights): a token for the hub's service account",
+           lambda a: a.operator.request(
+               "POST", f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/hub/token",
+               params={"dryRun": "All"}, body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                                "spec": {"expirationSeconds": 600}}),
+           (OPERATOR_POLICY, "writes no subresource but instances' status"), None),
+    Attack("operator (given the rights): evict a user's notebook",
+           lambda a: a.operator.request(
+               "POST", f"/api/v1/namespaces/{NAMESPACE}/pods/{a.victim.pod['metadata']['name']}/eviction",
+               params={"dryRun": "All"}, body={"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {
+                   "name": a.victim.pod["metadata"]["name"], "namespace": NAMESPACE},
+                   "deleteOptions": {"dryRun": ["All"]}}),
+           (OPERATOR_POLICY, "writes no subresource but instances' status"), None),
     # A breached hub, with Zero to JupyterHub's pod and Secret rights ------------------------------------------
     Attack("hub: a pod", lambda a: _create(a.hub, _plain_pod()),
            (HUB_POLICY, "may only create and delete notebook instances"), None),
@@ -266,6 +296,15 @@ ATTACKS = [
                "annotations": {constants.ANNOTATION_INSTANCE_NAME: a.victim.instance["metadata"]["name"]}}},
                NAMESPACE, subresource="status", dryRun="All"),
            (OBJECTS_POLICY, "cannot be added, changed or removed"), None),
+    Attack("user: flip blockOwnerDeletion on the notebook pod's owner",
+           lambda a: _patch(a.user, kube.POD, a.victim.pod["metadata"]["name"], {"metadata": {"ownerReferences": [
+               {**a.victim.pod["metadata"]["ownerReferences"][0], "blockOwnerDeletion": True}]}}),
+           (OBJECTS_POLICY, "nobody adds or changes one"), (WORKLOADS_WEBHOOK, "metadata.ownerReferences")),
+    Attack("user: replace the sealing public key the hub seals tokens to",
+           lambda a: a.user.patch(kube.CONFIG_MAP, "jupyternetes-sealing",
+                                  {"data": {"sealing.pub": "-----BEGIN PUBLIC KEY-----\nattacker\n"}}, NAMESPACE,
+                                  dryRun="All"),
+           (SEALING_POLICY, "only the Jupyternetes operator changes the sealing public key"), None),
     Attack("user: an ephemeral debug container in the notebook pod",
            lambda a: a.user.patch(kube.POD, a.victim.pod["metadata"]["name"], {"spec": {"ephemeralContainers": [{
                "name": "debug", "image": IMAGE, "targetContainerName": "notebook"}]}}, NAMESPACE,
@@ -405,9 +444,11 @@ def attackers(cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, stack: St
              "metadata": {"name": "drill-z2jh-hub", "namespace": NAMESPACE},
              "rules": [{"apiGroups": [""], "resources": ["pods", "secrets", "persistentvolumeclaims"],
                         "verbs": ["get", "list", "watch", "create", "delete"]}]}
-    services = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",  # as operator.allowedKinds would give
-                "metadata": {"name": "drill-operator-services", "namespace": NAMESPACE},
-                "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create"]}]}
+    services = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",  # as operator.allowedKinds would give,
+                "metadata": {"name": "drill-operator-services", "namespace": NAMESPACE},  # and a careless admin
+                "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create"]},
+                          {"apiGroups": [""], "resources": ["serviceaccounts/token", "pods/eviction"],
+                           "verbs": ["create"]}]}
     debug = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",  # what a namespace admin may do
              "metadata": {"name": "drill-namespace-user-debug", "namespace": NAMESPACE},
              "rules": [{"apiGroups": [""], "resources": ["pods/ephemeralcontainers", "pods/status",

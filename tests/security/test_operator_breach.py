@@ -139,6 +139,38 @@ class TestTheOperatorCreatesOnlyRenderings:
         assert not admin.exists(kube.PVC, name, NAMESPACE)
 
 
+class TestTheOperatorCannotRedirectUsers:
+    def test_an_instance_status_naming_another_pods_address_is_refused(
+        self, operator_account: kube.Kube, admin: kube.Kube, rendering: tuple[dict[str, Any], dict[str, Any]]
+    ) -> None:
+        """The hub's proxy sends a user to the address in the instance's status; the operator writes it, but only
+        its own pod's address is admitted (here: the address of another pod, as if another user's server)."""
+        _, stored = rendering
+        name = stored["metadata"]["name"]
+        decoy = unique("drill-decoy")
+        admin.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": decoy, "namespace": NAMESPACE},
+                      "spec": {"containers": [{"name": "c", "image": "example.invalid/decoy:1"}]}})
+        try:
+            cluster_mod.wait_for("the decoy's address", lambda: bool(
+                admin.get(kube.POD, decoy, NAMESPACE).get("status", {}).get("podIP")), timeout=30, interval=0.2)
+            address = admin.get(kube.POD, decoy, NAMESPACE)["status"]["podIP"]
+            cluster_mod.wait_for("the victim's address in its status", lambda: all(
+                s.get("podIP") for s in (admin.get(kube.INSTANCE, name, NAMESPACE).get("status") or {}).get(
+                    "pods", {"x": {}}).values()), timeout=60, interval=0.2)
+            current = admin.get(kube.INSTANCE, name, NAMESPACE)
+            entry, state = next(iter(current["status"]["pods"].items()))
+            forged = [{"op": "replace", "path": f"/status/pods/{entry}/podIP", "value": address}]
+            with pytest.raises(kube.Forbidden) as refused:
+                operator_account.patch(kube.INSTANCE, name, forged, NAMESPACE, content_type=kube.JSON_PATCH,
+                                       subresource="status")
+            assert refused_by(refused.value.message) == "webhook:instances.validate.jupyternetes.kadense.io"
+            assert f"says the server is at {address}:{state['port']}" in refused.value.message
+            assert "(rule status-address)" in refused.value.message
+            assert admin.get(kube.INSTANCE, name, NAMESPACE)["status"]["pods"][entry]["podIP"] == state["podIP"]
+        finally:
+            admin.delete(kube.POD, decoy, NAMESPACE)
+
+
 class TestTheOperatorsRbacIsNarrow:
     def test_list_or_watch_secrets_to_harvest_them(self, operator_account: kube.Kube) -> None:
         with pytest.raises(kube.Forbidden):

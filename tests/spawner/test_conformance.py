@@ -14,7 +14,6 @@ import pytest
 from jupyternetes import kube, naming
 from jupyternetes.dev import components
 from jupyternetes.dev.cluster import ADMIN, HUB, LocalCluster
-from jupyternetes.spawner.spawner import JupyternetesSpawner
 from tests.spawner.mock import spawner
 from tests.support.stacks import Stack
 
@@ -51,7 +50,9 @@ async def test_the_spawner_contract(cluster: LocalCluster, provisioning: Stack) 
     assert events[-1]["progress"] == 90
 
     state = s.get_state()
-    assert state == {"instance_name": "jupyter-conformance", "instance_namespace": "default"}
+    with cluster.kube(ADMIN) as admin:
+        uid = admin.get(kube.INSTANCE, "jupyter-conformance", "default")["metadata"]["uid"]
+    assert state == {"instance_name": "jupyter-conformance", "instance_namespace": "default", "instance_uid": uid}
     # The hub restarts: a new spawner with the saved state finds the same running server.
     again = _spawner(cluster, "conformance")
     again.load_state(state)
@@ -116,12 +117,15 @@ async def test_a_missing_template_is_reported_not_waited_for(cluster: LocalClust
     await s.stop()
 
 
+@pytest.mark.parametrize("holder", ["another user", "the same name with another user id"])
 async def test_an_instance_held_by_another_users_server_is_never_replaced(cluster: LocalCluster,
-                                                                          provisioning: Stack) -> None:
-    """A leftover of this very server is replaced on start; one whose variables name another user is refused, and
-    left as it is (so a name collision can never hand one user another's running server or workspace)."""
+                                                                          provisioning: Stack, holder: str) -> None:
+    """A leftover of this very server is replaced on start; one whose variables name another user (or a user of the
+    same name with another id: deleted and made again) is refused, and left as it is, also by the stop JupyterHub
+    sends after a failed start (so a name collision can never hand one user another's server or workspace)."""
     name = naming.instance_name("mallory")
-    squatter = _spawner(cluster, "victim").build_instance(name, "default")
+    squatter = _spawner(cluster, "victim" if holder == "another user" else "mallory").build_instance(name, "default")
+    squatter["spec"]["variables"]["jupyterhub.user.id"] = "424242"
     with cluster.kube(HUB) as hub:
         created = hub.create(squatter)
         try:
@@ -130,6 +134,7 @@ async def test_an_instance_held_by_another_users_server_is_never_replaced(cluste
                 await s.start()
             message = refused.value.jupyterhub_message  # type: ignore[attr-defined]
             assert f"its name, {name}, is held by another user's server" in message
+            await s.stop()  # what JupyterHub does after a failed start: it must not touch the other instance
             assert hub.get(kube.INSTANCE, name, "default")["metadata"]["uid"] == created["metadata"]["uid"]
         finally:
             hub.delete(kube.INSTANCE, name, "default")
@@ -149,12 +154,14 @@ async def test_a_hub_with_more_rbac_than_it_needs_is_refused_until_it_is_narrowe
                "subjects": [{"kind": "ServiceAccount", "name": "hub", "namespace": cluster.config.hub_namespace}]}
     rbac_types = {"Role": kube.KNOWN_TYPES[("rbac.authorization.k8s.io/v1", "Role")],
                   "RoleBinding": kube.KNOWN_TYPES[("rbac.authorization.k8s.io/v1", "RoleBinding")]}
-    JupyternetesSpawner._narrow.clear()
+    first = _spawner(cluster, "narrow-first", privileges_recheck_seconds=0)
+    await first.start()  # found narrow: remembered, but asked again at once (0 s) on the next start
+    await first.stop()
     with cluster.kube(ADMIN) as admin:
         admin.create(role)
         admin.create(binding)
         try:
-            s = _spawner(cluster, "wide")
+            s = _spawner(cluster, "wide", privileges_recheck_seconds=0)
             with pytest.raises(Exception) as refused:
                 await s.start()
             assert "more Kubernetes permissions than it may safely hold" in \
@@ -163,6 +170,6 @@ async def test_a_hub_with_more_rbac_than_it_needs_is_refused_until_it_is_narrowe
         finally:
             for obj in (binding, role):
                 admin.delete(rbac_types[obj["kind"]], obj["metadata"]["name"], "default")
-    narrowed = _spawner(cluster, "wide")
+    narrowed = _spawner(cluster, "wide", privileges_recheck_seconds=0)
     await narrowed.start()
     await narrowed.stop()

@@ -163,6 +163,8 @@ class TestReadingStatus:
     @pytest.mark.parametrize(("ip", "port", "networks"), [
         ("169.254.169.254", 80, None), ("fe80::1", 8888, None), ("0.0.0.0", 8888, None), ("10.244.0.7", 0, None),
         ("10.244.0.7", "8888; x", None), ("not-an-ip", 8888, None), ("192.168.1.10", 8888, ["10.244.0.0/16"]),
+        ("::ffff:169.254.169.254", 80, None), ("::ffff:0.0.0.0", 8888, None), ("127.0.0.1", 8081, None),
+        ("::ffff:127.0.0.1", 8081, None), ("::1", 8081, None), ("::ffff:10.0.0.1", 8888, ["10.244.0.0/16"]),
     ])
     def test_an_address_no_notebook_server_has_is_refused(self, ip: str, port: Any, networks: list[str] | None
                                                          ) -> None:
@@ -174,6 +176,11 @@ class TestReadingStatus:
     def test_an_address_in_the_pod_network_is_accepted(self) -> None:
         instance = _instance({"pods": {"notebook": {"podIP": "10.244.3.7", "port": 8888}}})
         assert server_url(instance, ["10.244.0.0/16"]) == "http://10.244.3.7:8888"
+
+    def test_a_loopback_pod_network_must_be_named_to_be_used(self) -> None:
+        """As under `dev up`, where the kubelet stand-in serves pods on loopback addresses."""
+        instance = _instance({"pods": {"notebook": {"podIP": "127.1.0.7", "port": 8888}}})
+        assert server_url(instance, ["127.1.0.0/16"]) == "http://127.1.0.7:8888"
 
     def test_progress_messages_follow_the_status_and_are_json(self) -> None:
         instance = _instance({"pvcs": {"home": {"state": "Provisioned"}},

@@ -8,7 +8,8 @@ from jupyternetes.spawner import JupyternetesSpawner
 from tests.spawner.mock import spawner
 
 OURS = ["kubeconfig", "namespace", "hub_namespace", "template", "template_namespace", "profile_list", "variables",
-        "name_prefix", "operator_public_key", "sealed_env", "refuse_wide_rbac", "server_networks"]
+        "name_prefix", "operator_public_key", "sealed_env", "refuse_wide_rbac", "server_networks",
+        "privileges_recheck_seconds"]
 
 
 def test_registered_under_the_jupyterhub_spawners_entry_point() -> None:
@@ -38,3 +39,4 @@ def test_defaults() -> None:
     assert s.sealed_env == ["JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"]
     assert s.refuse_wide_rbac is True
     assert s.server_networks == []
+    assert s.privileges_recheck_seconds == 60.0

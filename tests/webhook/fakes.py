@@ -24,15 +24,20 @@ class FixedEngine:
 
 class DictLookup:
     def __init__(self, instances: dict[tuple[str, str], dict[str, Any]] | None = None,
-                 templates: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
+                 templates: dict[tuple[str, str], dict[str, Any]] | None = None,
+                 pods: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
         self.instances = instances or {}
         self.templates = templates or {}
+        self.pods = pods or {}
 
     async def instance(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.instances.get((namespace, name))
 
     async def template(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.templates.get((namespace, name))
+
+    async def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.pods.get((namespace, name))
 
 
 def data(**config: Any) -> policy.PolicyData:

@@ -62,6 +62,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{- /* Where the hub creates instances (and so where notebooks run): hub.instanceNamespace, or the hub's own. */ -}}
+{{- define "jupyternetes.instanceNamespace" -}}
+{{- .Values.hub.instanceNamespace | default (include "jupyternetes.hubNamespace" .) -}}
+{{- end -}}
+
 {{- define "jupyternetes.hubUser" -}}
 {{- printf "system:serviceaccount:%s:%s" (include "jupyternetes.hubNamespace" .) .Values.hub.serviceAccountName -}}
 {{- end -}}
@@ -74,12 +79,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- list .Values.hub.serviceAccountName (include "jupyternetes.operator.serviceAccount" .) (include "jupyternetes.webhook.serviceAccount" .) | uniq | sortAlpha | toJson -}}
 {{- end -}}
 
-{{- /* The namespaces the operator serves: operator.namespaces, or the hub's namespace alone; none (every namespace)
-with operator.clusterWide. */ -}}
+{{- /* The namespaces the operator serves: operator.namespaces, or the instances' namespace alone; none (every
+namespace) with operator.clusterWide. */ -}}
 {{- define "jupyternetes.operatorNamespaces" -}}
 {{- if .Values.operator.clusterWide -}}
 []
 {{- else -}}
-{{- .Values.operator.namespaces | default (list (include "jupyternetes.hubNamespace" .)) | uniq | toJson -}}
+{{- .Values.operator.namespaces | default (list (include "jupyternetes.instanceNamespace" .)) | uniq | toJson -}}
 {{- end -}}
 {{- end -}}

@@ -24,10 +24,10 @@ def policies(path: Path = POLICY_FILE) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-def policy_identity(path: Path = REPO_ROOT / "policies" / "data.yaml") -> dict[str, Any]:
-    """The identity settings of the shipped policy data, which the admission policy holds pods to as well."""
+def policy_config(path: Path = REPO_ROOT / "policies" / "data.yaml") -> dict[str, Any]:
+    """The shipped policy data (jupyternetes.config)."""
     data = yaml.safe_load(path.read_text())
-    return dict(data["jupyternetes"]["config"].get("identity") or {})
+    return dict(data["jupyternetes"]["config"])
 
 
 def params_name(release: str) -> str:
@@ -36,9 +36,13 @@ def params_name(release: str) -> str:
 
 def params(*, release: str, namespace: str, operator: str, hub: str, instance_creators: Sequence[str],
            exempt_namespaces: Sequence[str], lease_name: str, sealing_configmap: str,
-           component_accounts: Sequence[str], identity: dict[str, Any],
+           component_accounts: Sequence[str], policy: dict[str, Any],
            instance_namespaces: Sequence[str] = ()) -> dict[str, Any]:
-    """The ConfigMap that every binding passes to its policy: who is who in this installation."""
+    """The ConfigMap that every binding passes to its policy: who is who in this installation, and the parts of the
+    policy data (`policy`: jupyternetes.config) that the admission policies hold pods to as well."""
+    identity = policy.get("identity") or {}
+    scheduling = policy.get("scheduling") or {}
+    fields = policy.get("fields") or {}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -57,6 +61,10 @@ def params(*, release: str, namespace: str, operator: str, hub: str, instance_cr
             "allowTokenMount": "true" if identity.get("allow_token_mount") else "false",
             "allowedTokenAudiences": ",".join(identity.get("allowed_token_audiences") or []),
             "instanceNamespaces": ",".join(instance_namespaces),
+            "allowNodePinning": "true" if scheduling.get("allow_node_pinning") else "false",
+            "forbiddenTolerationKeys": ",".join(scheduling.get("forbidden_toleration_keys") or []),
+            "allowedPriorityClasses": ",".join(scheduling.get("allowed_priority_classes") or []),
+            "allowedFields": ",".join(fields.get("allowed") or []),
         },
     }
 

@@ -460,7 +460,7 @@ def dev_admission_policies(cfg: ClusterConfig) -> list[dict[str, Any]]:
         hub=hub, instance_creators=[hub], exempt_namespaces=["kube-system"], lease_name=rbac.OPERATOR_LEASE,
         sealing_configmap=f"{cfg.hub_namespace}/{rbac.SEALING_CONFIGMAP}",
         component_accounts=[account for _, account in accounts.values()],
-        identity=admission_policies.policy_identity())
+        policy=admission_policies.policy_config())
 
 
 def _b64(path: Path) -> str:

@@ -65,21 +65,6 @@ class Outcome:
     message: str | None = None
 
 
-def http_port(pod_spec: Mapping[str, Any]) -> int | None:
-    """The container port named `http`, else the first port of any container, else None."""
-    first: int | None = None
-    for container in pod_spec.get("containers") or []:
-        for port in container.get("ports") or []:
-            number = port.get("containerPort")
-            if not isinstance(number, int):
-                continue
-            if port.get("name") == "http":
-                return number
-            if first is None:
-                first = number
-    return first
-
-
 def _pod_ready(pod: Mapping[str, Any]) -> bool:
     status = pod.get("status") or {}
     conditions = status.get("conditions") or []
@@ -110,7 +95,7 @@ def pod_state(rendered: RenderedObject, pod: Mapping[str, Any] | None, outcome: 
     state["phase"] = phase
     if status.get("podIP"):
         state["podIP"] = status["podIP"]
-    port = http_port(pod.get("spec") or {})
+    port = models.http_port(pod.get("spec") or {})
     if port is not None:
         state["port"] = port
     if (pod.get("metadata") or {}).get("deletionTimestamp"):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from jupyterhub.spawner import Spawner
-from traitlets import Bool, Dict, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Float, List, TraitError, Unicode, default, validate
 
 from jupyternetes import constants, kube, models, naming, sealing
 from jupyternetes.spawner import privileges, profiles
@@ -65,8 +66,9 @@ def server_url(instance: dict[str, Any], networks: list[str] | None = None) -> s
     """The notebook server's URL from the instance status: the first pod with an IP and a port.
 
     The status is the operator's word; the hub's proxy will send users' requests there. An address that is no pod
-    address at all (link-local, such as a cloud's metadata service, or unspecified), or one outside `networks` when
-    given, is refused."""
+    address at all (link-local, such as a cloud's metadata service, unspecified, multicast, or loopback unless
+    `networks` names it), in any spelling (an IPv4 address mapped into IPv6 is judged as the IPv4 one), or one
+    outside `networks` when given, is refused."""
     for state in ((instance.get("status") or {}).get("pods") or {}).values():
         if state.get("podIP") and state.get("port"):
             ip, port = str(state["podIP"]), state["port"]
@@ -75,9 +77,12 @@ def server_url(instance: dict[str, Any], networks: list[str] | None = None) -> s
             except ValueError:
                 raise SpawnError(f"the notebook server reports {ip!r} as its address, which is not an IP address; "
                                  "ask your administrator") from None
-            outside = networks and not any(address in ipaddress.ip_network(n, strict=False) for n in networks)
-            if address.is_link_local or address.is_unspecified or address.is_multicast or outside \
-                    or not isinstance(port, int) or not 0 < port < 65536:
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped
+            inside = [n for n in networks or [] if address in ipaddress.ip_network(n, strict=False)]
+            if address.is_link_local or address.is_unspecified or address.is_multicast \
+                    or (address.is_loopback and not inside) or (networks and not inside) \
+                    or not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
                 raise SpawnError(f"the notebook server reports {ip}:{port} as its address, which is not where "
                                  "notebook servers run; ask your administrator")
             host = f"[{ip}]" if ":" in ip else ip
@@ -90,8 +95,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     """Spawn notebook servers as JupyterNotebookInstances, rendered and checked by Jupyternetes."""
 
     _clients: ClassVar[dict[str, kube.AsyncKube]] = {}
-    #: (kubeconfig, namespace) where the hub's permissions were found narrow enough.
-    _narrow: ClassVar[set[tuple[str, str]]] = set()
+    #: (kubeconfig, namespace) -> when the hub's permissions there were last found narrow enough (monotonic).
+    _narrow: ClassVar[dict[tuple[str, str], float]] = {}
 
     kubeconfig = Unicode(
         "",
@@ -196,6 +201,13 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         `c.JupyternetesSpawner.refuse_wide_rbac = True`""",
     ).tag(config=True)
 
+    privileges_recheck_seconds = Float(
+        60.0,
+        help="""How long a finding that the hub's permissions are narrow enough holds before `refuse_wide_rbac` asks
+        the API server again (it asks on the next start after that).
+        `c.JupyternetesSpawner.privileges_recheck_seconds = 60`""",
+    ).tag(config=True)
+
     @default("options_form")
     def _options_form_default(self) -> str:
         return profiles.options_form(self.profile_list) if self.profile_list else ""
@@ -207,23 +219,29 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
 
     instance_name = Unicode("")
     instance_namespace = Unicode("")
+    #: The uid of the instance this spawner created: it only ever deletes that very object.
+    instance_uid = Unicode("")
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self.instance_name = state.get("instance_name", "")
         self.instance_namespace = state.get("instance_namespace", "")
+        self.instance_uid = state.get("instance_uid", "")
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()
         if self.instance_name:
             state["instance_name"] = self.instance_name
             state["instance_namespace"] = self.instance_namespace
+            if self.instance_uid:
+                state["instance_uid"] = self.instance_uid
         return state
 
     def clear_state(self) -> None:
         super().clear_state()
         self.instance_name = ""
         self.instance_namespace = ""
+        self.instance_uid = ""
 
     # Helpers -----------------------------------------------------------------------------------------------
 
@@ -310,7 +328,9 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     async def _check_privileges(self, api: kube.AsyncKube, namespace: str) -> None:
         """Refuse while the hub may do more than Jupyternetes needs (see `privileges`); a good answer is kept."""
         key = (self.kubeconfig or "<default>", namespace)
-        if not self.refuse_wide_rbac or key in self._narrow:
+        checked = self._narrow.get(key)
+        if not self.refuse_wide_rbac or (checked is not None and
+                                         time.monotonic() - checked < self.privileges_recheck_seconds):
             return
         wide = await privileges.excess(api, namespace)
         if wide:
@@ -319,7 +339,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
                            "c.JupyternetesSpawner.refuse_wide_rbac = False", ", ".join(wide), namespace)
             raise SpawnError("Your server could not start: this hub has more Kubernetes permissions than it may "
                              "safely hold. Ask your administrator.")
-        self._narrow.add(key)
+        self._narrow[key] = time.monotonic()
 
     async def start(self) -> str:
         namespace = self.namespace
@@ -327,21 +347,23 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         body = self.build_instance(name, namespace)
         api = self._api()
         await self._check_privileges(api, namespace)
-        self.instance_name, self.instance_namespace = name, namespace
-        watcher = self._watcher()
+        watcher = InstanceWatcher.shared(api, namespace)
         try:
             try:
                 created = await api.create(body)
             except kube.Conflict:
                 # Left over from a spawn that did not finish (or a hub that crashed): it holds an old token. It is
                 # replaced only if it is this very server's; another's is never touched.
-                await self._check_leftover_is_ours(api, name, namespace)
-                self.log.info("replacing leftover instance %s/%s", namespace, name)
-                await self._delete_and_wait(name, namespace, timeout=self.start_timeout)
+                leftover = await self._leftover_of_ours(api, name, namespace)
+                if leftover:
+                    self.log.info("replacing leftover instance %s/%s", namespace, name)
+                    await self._delete_and_wait(name, namespace, leftover, timeout=self.start_timeout)
                 created = await api.create(body)
         except kube.Forbidden as error:
             raise SpawnError(f"Your server could not start: {error.message}") from error
         uid = created["metadata"]["uid"]
+        # Only now is the instance this spawner's to stop (JupyterHub stops a server whose start failed).
+        self.instance_name, self.instance_namespace, self.instance_uid = name, namespace, uid
         self.log.info("created instance %s/%s for %s", namespace, name, self._log_name)
         seen = False
 
@@ -380,27 +402,36 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     async def stop(self, now: bool = False) -> None:
         if not self.instance_name:
             return
-        await self._delete_and_wait(self.instance_name, self.instance_namespace or self.namespace,
-                                    timeout=0 if now else self.start_timeout)
+        namespace = self.instance_namespace or self.namespace
+        try:
+            uid = self.instance_uid or await self._leftover_of_ours(self._api(), self.instance_name, namespace)
+        except SpawnError:
+            return  # another server's: logged, never touched
+        if uid:
+            await self._delete_and_wait(self.instance_name, namespace, uid, timeout=0 if now else self.start_timeout)
 
-    async def _check_leftover_is_ours(self, api: kube.AsyncKube, name: str, namespace: str) -> None:
+    async def _leftover_of_ours(self, api: kube.AsyncKube, name: str, namespace: str) -> str:
+        """The uid of the instance of this name if it is this very server's (same user, user id and server name);
+        "" if there is none; `SpawnError` if it is another's, which is never touched."""
         try:
             existing = await api.get(kube.INSTANCE, name, namespace)
         except kube.NotFound:
-            return
+            return ""
         variables = (existing.get("spec") or {}).get("variables") or {}
-        owner = (variables.get("jupyterhub.user.name"), variables.get("jupyterhub.server.name", ""))
-        if owner != (self.user.name, self.name or ""):
-            self.log.error("instance %s/%s for %s is held by another server (user %r, server %r); not replacing it",
-                           namespace, name, self._log_name, owner[0], owner[1])
+        owner = (variables.get("jupyterhub.user.name"), variables.get("jupyterhub.user.id"),
+                 variables.get("jupyterhub.server.name", ""))
+        if owner != (self.user.name, str(self.user.id), self.name or ""):
+            self.log.error("instance %s/%s for %s is held by another server (user %r, id %r, server %r); not "
+                           "touching it", namespace, name, self._log_name, *owner)
             raise SpawnError(f"Your server could not start: its name, {name}, is held by another user's server. "
                              "Ask your administrator.")
+        return str(existing["metadata"]["uid"])
 
-    async def _delete_and_wait(self, name: str, namespace: str, timeout: float) -> None:
+    async def _delete_and_wait(self, name: str, namespace: str, uid: str, timeout: float) -> None:
         try:
-            await self._api().delete(kube.INSTANCE, name, namespace)
-        except kube.NotFound:
-            return
+            await self._api().delete(kube.INSTANCE, name, namespace, uid=uid)
+        except (kube.NotFound, kube.Conflict):
+            return  # gone, or another object now has the name (the uid precondition refused it)
         if timeout:
             watcher = InstanceWatcher.shared(self._api(), namespace)
             await watcher.wait_for(name, lambda i: i is None, timeout)

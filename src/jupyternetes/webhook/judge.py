@@ -86,6 +86,8 @@ class Lookup(Protocol):
 
     async def template(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
+    async def pod(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
@@ -266,6 +268,9 @@ class Judge:
     async def instance(self, request: Request) -> Verdict:
         obj = request.object or {}
         verdict = Verdict(_subject(constants.INSTANCE_KIND, obj, request))
+        if request.sub_resource == "status":
+            await self._status(verdict, obj, request.old_object or {}, request.namespace)
+            return verdict
         user = request.user_info
         if request.operation == "CREATE" and not self.settings.may_create_instances(user.username, user.groups):
             verdict.findings.append(Finding(
@@ -305,6 +310,36 @@ class Judge:
             self._pvc_floor(verdict, pvc["spec"], pvc["path"])
         await self._policies(verdict, query)
         return verdict
+
+    async def _status(self, verdict: Verdict, new: Mapping[str, Any], old: Mapping[str, Any],
+                      namespace: str) -> None:
+        """The hub sends users to the address an instance's status names: every address that changes must be that
+        of the instance's own pod (by name, owner uid, IP and the port the operator reports)."""
+        meta = _mapping(new.get("metadata"))
+        name, uid = _text(meta.get("name")), _text(meta.get("uid"))
+        new_pods = _mapping(_mapping(new.get("status")).get("pods"))
+        old_pods = _mapping(_mapping(old.get("status")).get("pods"))
+        for entry, state in new_pods.items():
+            state = _mapping(state)
+            address = (state.get("resourceName"), state.get("podIP"), state.get("port"))
+            before = _mapping(old_pods.get(entry))
+            if not state.get("podIP") and not state.get("port"):
+                continue
+            if address == (before.get("resourceName"), before.get("podIP"), before.get("port")):
+                continue
+            path = f"status.pods[{entry!r}]"
+            expected = naming.object_name(name, str(entry))
+            pod = await self.lookup.pod(namespace, expected) if state.get("resourceName") == expected else None
+            owner = next((r for r in _mapping(pod).get("metadata", {}).get("ownerReferences") or []
+                          if isinstance(r, Mapping) and r.get("controller")), {}) if pod else {}
+            pod_status = _mapping(_mapping(pod).get("status"))
+            ips = {_text(pod_status.get("podIP"))} | {_text(_mapping(i).get("ip")) for i in pod_status.get("podIPs") or []}
+            port = models.http_port(_mapping(_mapping(pod).get("spec"))) if pod else None
+            if pod is None or owner.get("uid") != uid or state.get("podIP") not in ips or state.get("port") != port:
+                verdict.findings.append(Finding(
+                    "status-address", path, f"says the server is at {state.get('podIP')}:{state.get('port')} "
+                    f"(pod {state.get('resourceName')}), which is not the address of this instance's pod "
+                    f"{expected}", "only the operator writes status, and only its own pods' addresses"))
 
     def _instance_document(self, rendering: _Rendering, operation: str, namespace: str, *,
                            pods: list[dict[str, Any]], pvcs: list[dict[str, Any]],
@@ -568,8 +603,7 @@ def _protected_changes(old: Mapping[str, Any], new: Mapping[str, Any], kind: str
     old_refs = [r for r in old_meta.get("ownerReferences") or [] if isinstance(r, Mapping)]
     new_refs = list(new_meta.get("ownerReferences") or [])
     for ref in new_refs:
-        if not isinstance(ref, Mapping) or not any(dict(ref) == dict(o) or (
-                ref.get("uid") == o.get("uid") and ref.get("kind") == o.get("kind")) for o in old_refs):
+        if not isinstance(ref, Mapping) or not any(dict(ref) == dict(o) for o in old_refs):
             changes.append("metadata.ownerReferences")
             break
     else:
@@ -581,7 +615,7 @@ def _protected_changes(old: Mapping[str, Any], new: Mapping[str, Any], kind: str
     if kind == "PersistentVolumeClaim":
         old_spec, new_spec = _mapping(old.get("spec")), _mapping(new.get("spec"))
         for key in sorted(set(old_spec) | set(new_spec)):
-            binding = key in _PVC_BINDING_FIELDS and old_spec.get(key) in (None, "")
+            binding = key in _PVC_BINDING_FIELDS and old_spec.get(key) in (None, "") and _control_plane(username)
             if not binding and old_spec.get(key) != new_spec.get(key):
                 changes.append(f"spec.{key}")
     else:

@@ -48,3 +48,12 @@ class CachedLookup:
 
     async def template(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._read(self.templates, kube.TEMPLATE, namespace, name)
+
+    async def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A pod as it is now (read when an instance's status names a new address, which is rare)."""
+        if not (naming.is_dns1123_label(namespace) and naming.is_dns1123_subdomain(name)):
+            return None
+        try:
+            return await self.api.get(kube.POD, name, namespace)
+        except kube.NotFound:
+            return None

@@ -43,3 +43,30 @@ deny contains {
 	object.get(t, "key", "") == ""
 	object.get(t, "operator", "Equal") == "Exists"
 }
+
+deny contains {
+	"path": path,
+	"message": "the pod picks a node by its name",
+	"fix": "use labels that describe the kind of node, or ask a security officer to set scheduling.allow_node_pinning",
+} if {
+	not lib.config.scheduling.allow_node_pinning
+	some path in pinned
+}
+
+pinned contains sprintf("%s.nodeSelector[\"kubernetes.io/hostname\"]", [pod.path]) if {
+	some pod in input.pods
+	pod.spec.nodeSelector["kubernetes.io/hostname"]
+}
+
+pinned contains sprintf("%s.affinity.nodeAffinity", [pod.path]) if {
+	some pod in input.pods
+	some term in node_terms(pod.spec)
+	some field in ["matchFields", "matchExpressions"]
+	some requirement in object.get(term, field, [])
+	requirement.key in ["metadata.name", "kubernetes.io/hostname"]
+}
+
+node_terms(spec) := array.concat(
+	object.get(spec, ["affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"], []),
+	[w.preference | some w in object.get(spec, ["affinity", "nodeAffinity", "preferredDuringSchedulingIgnoredDuringExecution"], [])],
+)
