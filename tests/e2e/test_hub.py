@@ -84,9 +84,14 @@ def test_a_user_starts_a_server_through_the_rest_api_reaches_it_and_stops_it(sta
         response = _start(api, "alice")
         assert response.status_code in (201, 202), response.text
         server = _wait_ready(api, "alice")
-        assert server["state"] == {"instance_name": "jupyter-alice", "instance_namespace": "default"}
         with stack.cluster.kube() as admin:
             instance = admin.get(kube.INSTANCE, "jupyter-alice", "default")
+        assert server["state"] == {
+            "instance_name": "jupyter-alice",
+            "instance_namespace": "default",
+            "instance_uid": instance["metadata"]["uid"],
+        }
+        with stack.cluster.kube() as admin:
             pod_state = instance["status"]["pods"]["notebook"]
             pod = admin.get(kube.POD, pod_state["resourceName"], "default")
             pvc = admin.get(kube.PVC, instance["status"]["pvcs"]["home"]["resourceName"], "default")
