@@ -11,7 +11,7 @@ import pytest
 from jupyternetes import constants, kube
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev.cluster import LocalCluster
-from tests.operator.conftest import labelled, make_instance, make_template, reasons, wait_condition
+from tests.operator.conftest import events_for, labelled, make_instance, make_template, reasons, wait_condition
 from tests.support import processes
 
 pytestmark = pytest.mark.cluster
@@ -33,8 +33,10 @@ def test_deleting_an_instance_removes_its_pod_by_garbage_collection_even_with_th
     admin.delete(kube.INSTANCE, "kate", namespace)  # the operator is not running
     cluster_mod.wait_for("the garbage collector to delete the pod", lambda: not admin.exists(kube.POD, pod_name, namespace),
                          timeout=60)
-    time.sleep(1)
-    assert admin.get(kube.PVC, pvc_name, namespace)["metadata"]["uid"] == pvc_uid
+    # The collector has dealt with the instance's dependents; the PVC is not one of them (no owner reference).
+    kept = admin.get(kube.PVC, pvc_name, namespace)
+    assert kept["metadata"]["uid"] == pvc_uid and not kept["metadata"].get("ownerReferences")
+    assert not kept["metadata"].get("deletionTimestamp")
 
     # The same user starts again: the same PVC comes back, reused.
     with processes.operator(cluster, tmp_path):
@@ -117,7 +119,8 @@ def test_of_two_replicas_only_the_leader_acts_and_the_other_takes_over_when_it_d
                              timeout=30)
         hub.create(make_instance(namespace, "mallory"))
         wait_condition(admin, namespace, "mallory", "Ready")
-        time.sleep(1)
+        cluster_mod.wait_for("the Ready event", lambda: "Ready" in reasons(admin, namespace, "mallory"), timeout=10)
+        assert {e["reportingInstance"] for e in events_for(admin, namespace, "mallory")} == {"replica-a"}
         assert "event " in first.log()
         assert "became the leader" not in second.log() and "event " not in second.log()
 
@@ -244,7 +247,11 @@ def test_an_instance_deleted_and_created_again_at_once_ends_ready_with_its_own_p
             return not pod["metadata"].get("deletionTimestamp")
 
         cluster_mod.wait_for("phoenix Ready with a live pod", settled, timeout=90, interval=0.5)
-        time.sleep(3)  # give the garbage collector time to remove anything owned by an earlier phoenix
+        # Anything an earlier phoenix owned goes by garbage collection: wait for that, then only the last one's pod
+        # may remain.
+        cluster_mod.wait_for("the earlier phoenixes' pods to go", lambda: all(
+            ref["uid"] == final["metadata"]["uid"] for p in labelled(admin, kube.POD, namespace, "phoenix")
+            for ref in p["metadata"]["ownerReferences"]), timeout=60, interval=0.3)
         pod = admin.get(kube.POD, pod["metadata"]["name"], namespace)
     assert [ref["uid"] for ref in pod["metadata"]["ownerReferences"]] == [final["metadata"]["uid"]]
-    assert len(labelled(admin, kube.POD, namespace, "phoenix")) == 1
+    assert [p["metadata"]["uid"] for p in labelled(admin, kube.POD, namespace, "phoenix")] == [pod["metadata"]["uid"]]

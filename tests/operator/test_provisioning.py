@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import yaml
 
@@ -128,11 +126,12 @@ class TestProblems:
         assert "unknown variable 'jupyterhub.user.name'" in message
         assert "spec.pods[0].spec.containers[0].env[1].value" in message
         assert condition(instance, "Progressing")["status"] == "False"
-        time.sleep(1)
-        assert labelled(admin, kube.PVC, namespace, "erin") == []
-        assert labelled(admin, kube.POD, namespace, "erin") == []
+        # The pass that reported the failure is the one that decided to create nothing; its Event comes after it.
         cluster_mod.wait_for("the RenderFailed event", lambda: "RenderFailed" in reasons(admin, namespace, "erin"),
                              timeout=10)
+        assert instance["status"].get("pods", {}) == {} and instance["status"].get("pvcs", {}) == {}
+        assert labelled(admin, kube.PVC, namespace, "erin") == []
+        assert labelled(admin, kube.POD, namespace, "erin") == []
 
     def test_a_pod_denied_by_admission_is_degraded_with_the_webhooks_message_verbatim(
         self, admin: kube.Kube, hub: kube.Kube, namespace: str, operator: processes.Component
@@ -194,20 +193,27 @@ class TestProblems:
 
 def test_no_events_or_status_writes_on_no_op_resyncs(cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube,
                                                     namespace: str,
-                                                     tmp_path_factory: pytest.TempPathFactory,
-                                                     operator: processes.Component) -> None:
+                                                    tmp_path_factory: pytest.TempPathFactory,
+                                                    operator: processes.Component) -> None:
+    """Resyncs are counted on the operator's own reconcile counter, so the test knows at least six happened for
+    every instance it serves, rather than hoping a few seconds were enough."""
     operator.stop()
+    port = processes.free_port()
     try:
         with processes.operator(cluster, tmp_path_factory.mktemp("resync"), identity="resync",
-                                resync_seconds=0.5):
+                                resync_seconds=0.5, metrics_port=port):
             admin.create(make_template(namespace))
             hub.create(make_instance(namespace, "judy"))
             ready = wait_condition(admin, namespace, "judy", "Ready")
-            time.sleep(1)
-            before_events = len(events_for(admin, namespace, "judy"))
+            cluster_mod.wait_for("the Ready event", lambda: "Ready" in reasons(admin, namespace, "judy"),
+                                 timeout=10)
+            before_events = [e["metadata"]["uid"] for e in events_for(admin, namespace, "judy")]
             before_version = admin.get(kube.INSTANCE, "judy", namespace)["metadata"]["resourceVersion"]
-            time.sleep(3)  # six resyncs
-            assert len(events_for(admin, namespace, "judy")) == before_events
+            served = len(admin.list(kube.INSTANCE)["items"])
+            counted = processes.metric(port, "jupyternetes_operator_reconciles_total")
+            cluster_mod.wait_for("six resyncs of every instance", lambda: processes.metric(
+                port, "jupyternetes_operator_reconciles_total") >= counted + 6 * served, timeout=60)
+            assert [e["metadata"]["uid"] for e in events_for(admin, namespace, "judy")] == before_events
             assert admin.get(kube.INSTANCE, "judy", namespace)["metadata"]["resourceVersion"] == before_version
             assert ready["status"]["pods"]["notebook"]["state"] == "Running"
     finally:

@@ -3,6 +3,7 @@ gives it (get and update of that one ConfigMap)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,15 @@ pytestmark = pytest.mark.cluster
 
 def test_every_replica_publishes_the_public_key_for_the_hub(cluster: LocalCluster, admin: kube.Kube,
                                                             tmp_path: Path) -> None:
+    """Starts from an empty ConfigMap, as the chart creates it. Only the operator may change a stored one (an
+    admission policy), so an earlier test's key is removed by deleting the ConfigMap, not by emptying it."""
     namespace = cluster.config.hub_namespace
-    admin.request("PUT", kube.CONFIG_MAP.path(namespace, rbac.SEALING_CONFIGMAP), body={
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": rbac.SEALING_CONFIGMAP, "namespace": namespace},
-        "data": {}})
+    with contextlib.suppress(kube.NotFound):
+        admin.delete(kube.CONFIG_MAP, rbac.SEALING_CONFIGMAP, namespace)
+    cluster_mod.wait_for("the old ConfigMap to go",
+                         lambda: not admin.exists(kube.CONFIG_MAP, rbac.SEALING_CONFIGMAP, namespace), timeout=30)
+    admin.create({"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": rbac.SEALING_CONFIGMAP, "namespace": namespace}, "data": {}})
     private, public = components.sealing_keys(cluster)
     with processes.operator(cluster, tmp_path, sealing_key_file=str(private),
                             public_key_configmap=f"{namespace}/{rbac.SEALING_CONFIGMAP}") as operator:

@@ -401,7 +401,10 @@ def _without(admin: kube.Kube, types: tuple[kube.ResourceType, ...], gone: Calla
 
 
 @pytest.fixture(scope="module")
-def mode(request: pytest.FixtureRequest, cluster: LocalCluster, admin: kube.Kube, stack: Stack) -> Iterator[str]:
+def mode(request: pytest.FixtureRequest, cluster: LocalCluster, admin: kube.Kube, stack: Stack,
+         attackers: Attackers) -> Iterator[str]:
+    """Takes one layer away for the tests that ask for it. It depends on `attackers` so that the victim's template,
+    instance and objects are always made with every layer in place, whatever order the tests run in."""
     if request.param == POLICIES:
         with _without(admin, (VWC, MWC), lambda: not _webhook_active(cluster), lambda: _webhook_active(cluster)):
             yield request.param

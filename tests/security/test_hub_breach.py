@@ -132,13 +132,21 @@ class TestTheHubCannotChangeTemplates:
 
     def test_edit_an_approved_template(self, hub: kube.Kube, admin: kube.Kube, cluster: LocalCluster,
                                        drill_template: dict[str, Any]) -> None:
+        """The edit is a label, which every admission layer would let through: only RBAC can stop it."""
         namespace = cluster.config.template_namespace
-        with pytest.raises(kube.Forbidden):
-            hub.patch(kube.TEMPLATE, TEMPLATE, {"spec": {"pods": [{"name": "notebook", "spec": {
-                "containers": [{"name": "notebook", "image": "docker.io/evil/miner:1"}]}}]}}, namespace)
-        with pytest.raises(kube.Forbidden):
+        before = admin.get(kube.TEMPLATE, TEMPLATE, namespace)
+        admin.patch(kube.TEMPLATE, TEMPLATE, {"metadata": {"labels": {"drill": "by-admin"}}}, namespace,
+                    dryRun="All")  # the control: the same edit by an identity RBAC allows is admitted
+        with pytest.raises(kube.Forbidden) as patched:
+            hub.patch(kube.TEMPLATE, TEMPLATE, {"metadata": {"labels": {"drill": "by-hub"}}}, namespace)
+        assert refused_by(patched.value.message) == "rbac"
+        assert 'cannot patch resource "jupyternotebooktemplates"' in patched.value.message
+        with pytest.raises(kube.Forbidden) as deleted:
             hub.delete(kube.TEMPLATE, TEMPLATE, namespace)
+        assert refused_by(deleted.value.message) == "rbac"
+        assert 'cannot delete resource "jupyternotebooktemplates"' in deleted.value.message
         stored = admin.get(kube.TEMPLATE, TEMPLATE, namespace)
+        assert stored["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
         assert stored["spec"]["pods"][0]["spec"]["containers"][0]["image"] == IMAGE
 
 
@@ -167,25 +175,40 @@ class TestTheHubCannotEscapeItsTemplates:
         self, hub: kube.Kube, admin: kube.Kube, stack: Stack, drill_template: dict[str, Any],
         operator: processes.Component,
     ) -> None:
+        """Each edit is a label or an annotation, which every admission layer lets through (the control shows it for
+        an identity RBAC allows): only RBAC can stop the hub."""
         name = unique("drill-status")
         hub.create(instance(name))
+        label = {"metadata": {"labels": {"drill": "x"}}}
         try:
+            admin.patch(kube.INSTANCE, name, label, NAMESPACE, dryRun="All")
+            admin.patch(kube.INSTANCE, name, label, NAMESPACE, subresource="status", dryRun="All")
             with pytest.raises(kube.Forbidden) as refused:
-                hub.patch(kube.INSTANCE, name, {"status": {"pods": {"x": {"podIP": "169.254.169.254"}}}},
-                          NAMESPACE, subresource="status")
+                hub.patch(kube.INSTANCE, name, label, NAMESPACE, subresource="status")
+            assert refused_by(refused.value.message) == "rbac"
             assert 'cannot patch resource "jupyternotebookinstances/status"' in refused.value.message
-            with pytest.raises(kube.Forbidden):
-                hub.patch(kube.INSTANCE, name, {"spec": {"template": {"name": "other"}}}, NAMESPACE)
+            with pytest.raises(kube.Forbidden) as patched:
+                hub.patch(kube.INSTANCE, name, label, NAMESPACE)
+            assert refused_by(patched.value.message) == "rbac"
+            assert 'cannot patch resource "jupyternotebookinstances"' in patched.value.message
+            assert "drill" not in (admin.get(kube.INSTANCE, name, NAMESPACE)["metadata"].get("labels") or {})
         finally:
             hub.delete(kube.INSTANCE, name, NAMESPACE)
 
 
-HOSTILE_REFUSED = {
-    "privileged-container-by-yaml": {"jupyterhub.user.name": "x\n    securityContext:\n      privileged: true"},
-    "hostpath-mount-by-yaml": {"jupyterhub.user.name": "x\nvolumes: [{name: root, hostPath: {path: /}}]"},
-    "another-image-by-new-variable": {"image": "docker.io/evil/miner:1"},
-    "spoofed-derived-name": {"jupyternetes.pods.notebook": "kube-apiserver"},
-    "oversized-value": {"jupyterhub.user.name": "x" * 5000},
+# Each attack, with the rule that must refuse it and the words its message must contain: a refusal for any other
+# reason (the policy engine down, another rule, another layer) does not pass.
+HOSTILE_REFUSED: dict[str, tuple[dict[str, str], str, str]] = {
+    "privileged-container-by-yaml": ({"jupyterhub.user.name": "x\n    securityContext:\n      privileged: true"},
+                                     "variables", 'variable "jupyterhub.user.name" does not match the pattern'),
+    "hostpath-mount-by-yaml": ({"jupyterhub.user.name": "x\nvolumes: [{name: root, hostPath: {path: /}}]"},
+                               "variables", 'variable "jupyterhub.user.name" does not match the pattern'),
+    "another-image-by-new-variable": ({"image": "docker.io/evil/miner:1"}, "variables",
+                                      'variable "image" is neither used by the template nor defined by the spawner'),
+    "spoofed-derived-name": ({"jupyternetes.pods.notebook": "kube-apiserver"}, "render",
+                             "is derived by Jupyternetes as 'drill-hostile-"),
+    "oversized-value": ({"jupyterhub.user.name": "x" * 5000}, "variables",
+                        'variable "jupyterhub.user.name" is 5000 characters long; the most allowed is 4096'),
 }
 HOSTILE_INERT = {
     "privileged-container-by-json": 'x", "securityContext": {"privileged": true}, "y": "',
@@ -200,10 +223,13 @@ class TestHostileVariables:
     @pytest.mark.parametrize("attack", sorted(HOSTILE_REFUSED))
     def test_hostile_values_the_policy_refuses(self, hub: kube.Kube, admin: kube.Kube, stack: Stack,
                                                drill_template: dict[str, Any], attack: str) -> None:
+        variables, rule, words = HOSTILE_REFUSED[attack]
         name = unique("drill-hostile")
         with pytest.raises(kube.Forbidden) as refused:
-            hub.create(instance(name, **HOSTILE_REFUSED[attack]))
-        assert "(rule " in refused.value.message
+            hub.create(instance(name, **variables))
+        assert refused_by(refused.value.message) == "webhook:instances.validate.jupyternetes.kadense.io"
+        assert f"(rule {rule})" in refused.value.message
+        assert words in refused.value.message
         assert not admin.exists(kube.INSTANCE, name, NAMESPACE)
 
     @pytest.mark.parametrize("attack", sorted(HOSTILE_INERT))
