@@ -16,7 +16,7 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -74,6 +74,11 @@ class Forbidden(ApiError):
 
 class Gone(ApiError):
     """A watch or list asked for a resourceVersion that is no longer available; list again."""
+
+
+class Fenced(ApiError):
+    """The client refused to send a write: its `before_write` hook said this process may no longer write (an
+    operator replica that cannot be sure it still holds the leader lease). Nothing reached the API server."""
 
 
 _ERRORS_BY_STATUS: Final[dict[int, type[ApiError]]] = {404: NotFound, 409: Conflict, 403: Forbidden, 410: Gone}
@@ -342,12 +347,14 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 class _Base:
-    def __init__(self, config: KubeConfig) -> None:
+    def __init__(self, config: KubeConfig, user_agent: str = "jupyternetes") -> None:
         self.config = config
+        #: Sent with every request; API server audit logs name the component (and replica) by it.
+        self.user_agent = user_agent
         self._discovered: dict[tuple[str, str], ResourceType] = {}
 
     def _headers(self, content_type: str | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "jupyternetes"}
+        headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         token = self.config.bearer_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -464,13 +471,25 @@ class Kube(_Base):
                     yield json.loads(line)
 
 
+def _last_moment(check: Callable[[str, str], None], method: str,
+                 path: str) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """An httpcore `trace` callback that runs `check` just before the request's headers are sent."""
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event in ("http11.send_request_headers.started", "http2.send_request_headers.started"):
+            check(method, path)
+    return trace
+
+
 class AsyncKube(_Base):
     """Asynchronous client, for the operator, the webhook and the spawner."""
 
-    def __init__(self, config: KubeConfig, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 100) -> None:
-        super().__init__(config)
+    def __init__(self, config: KubeConfig, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 100,
+                 user_agent: str = "jupyternetes") -> None:
+        super().__init__(config, user_agent)
         #: Called with (method, path, status) after every answered request; the operator counts API calls with it.
         self.on_response: Callable[[str, str, int], None] | None = None
+        #: Called with (method, path) before every request that is not a read; raising `Fenced` stops it unsent.
+        self.before_write: Callable[[str, str], None] | None = None
         self._http = httpx.AsyncClient(
             base_url=config.server,
             verify=config.ssl_context(),
@@ -489,10 +508,17 @@ class AsyncKube(_Base):
 
     async def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None,
                       content_type: str = "application/json") -> dict[str, Any]:
+        extensions: dict[str, Any] = {}
+        if self.before_write is not None and method not in ("GET", "HEAD"):
+            self.before_write(method, path)
+            # Asked again at the last moment, as the request line is written to the socket: a request can wait for
+            # a pooled connection for a while (long enough for the process to be paused and the lease to lapse).
+            extensions["trace"] = _last_moment(self.before_write, method, path)
         content = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
         try:
             response = await self._http.request(method, path, params=_query(params), content=content,
-                                                headers=self._headers(content_type if content is not None else None))
+                                                headers=self._headers(content_type if content is not None else None),
+                                                extensions=extensions)
         except httpx.TransportError as error:
             raise _unreachable(method, path, error) from error
         if self.on_response is not None:

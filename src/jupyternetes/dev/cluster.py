@@ -327,6 +327,25 @@ class LocalCluster:
             return
         raise ClusterError("etcd could not find free ports after 3 attempts")
 
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (JSON lines): every write by Jupyternetes' own identities."""
+        return self.log_dir / "audit.log"
+
+    def _audit_policy(self) -> Path:
+        """Record, at Metadata level (who, what, when, the answer; no bodies), every write the operator, the webhook
+        and the hub send. Reads and the control plane's own traffic are not recorded."""
+        cfg = self.config
+        users = [rbac.user_name(namespace, account)
+                 for namespace, account in rbac.service_accounts(cfg.system_namespace, cfg.hub_namespace).values()]
+        policy = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+                  "rules": [{"level": "Metadata", "users": users, "verbs": ["create", "update", "patch", "delete",
+                                                                             "deletecollection"]},
+                            {"level": "None"}]}
+        path = self.state_dir / "audit-policy.yaml"
+        path.write_text(yaml.safe_dump(policy))
+        return path
+
     def _start_apiserver(self, binary: Path, timeout: float) -> None:
         d = self.pki_dir
         for _attempt in range(3):
@@ -349,6 +368,9 @@ class LocalCluster:
                 "--allow-privileged=true",
                 "--profiling=false",
                 "--endpoint-reconciler-type=none",
+                f"--audit-policy-file={self._audit_policy()}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
                 "--v=1",
             ])
             self._client_kubeconfig(ADMIN, self.kubeconfig(ADMIN))

@@ -5,6 +5,12 @@ longer than its duration (measured on our own monotonic clock, so clock skew bet
 write carries the resourceVersion it read, so two candidates cannot both win. The leader renews every
 `renew_seconds`; if it cannot renew before its lease would have expired it stops leading, and the operator exits
 (its Deployment restarts it as a candidate) rather than risk two leaders.
+
+Between renewals the leader fences its own writes (`fence`, the API client's `before_write` hook): a write is sent
+only while the last successful renewal, timed from before it was sent, is younger than the lease duration less one
+renewal interval, which is no later than the moment another replica may take over. A replica that was paused (a
+frozen process, a stalled node) and wakes up after its lease has lapsed therefore sends nothing before it learns it
+has lost the lease. The one window left is a write already past the check when the pause begins.
 """
 
 from __future__ import annotations
@@ -46,6 +52,24 @@ class LeaderElector:
         self.renew = renew
         self._observed: _Observed | None = None
         self.leading = asyncio.Event()
+        #: Monotonic time at which the last successful acquire or renewal was started.
+        self.renewed_at: float | None = None
+        self._lost: asyncio.Event | None = None
+
+    def holds(self) -> bool:
+        """Whether this replica may still act as the leader: it leads, and its last renewal is young enough that no
+        other replica can have taken over yet."""
+        return (self.leading.is_set() and self.renewed_at is not None
+                and time.monotonic() - self.renewed_at < self.duration - self.renew)
+
+    def fence(self, method: str, path: str) -> None:
+        """`before_write` hook for the operator's API client: refuse a write unless `holds()`."""
+        if self.holds():
+            return
+        if self._lost is not None and self.leading.is_set():
+            self._lost.set()
+        raise kube.Fenced(0, "NotLeader", f"{method} {path} not sent: this replica cannot be sure it still holds the "
+                          f"lease {self.namespace}/{self.name}")
 
     def _spec(self, lease: dict[str, Any] | None) -> dict[str, Any]:
         now = _micro_time()
@@ -62,6 +86,7 @@ class LeaderElector:
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt; True if we hold the lease afterwards."""
+        started = time.monotonic()
         try:
             lease = await self.api.get(LEASE, self.name, self.namespace)
         except kube.NotFound:
@@ -71,6 +96,7 @@ class LeaderElector:
                     "metadata": {"name": self.name, "namespace": self.namespace},
                     "spec": self._spec(None),
                 })
+                self.renewed_at = started
                 return True
             except kube.Conflict:
                 return False
@@ -89,10 +115,12 @@ class LeaderElector:
             await self.api.request("PUT", LEASE.path(self.namespace, self.name), body=lease)
         except kube.Conflict:
             return False
+        self.renewed_at = started
         return True
 
     async def run(self, lost: asyncio.Event) -> None:
         """Campaign until elected (sets `leading`), then renew until the lease cannot be kept (sets `lost`)."""
+        self._lost = lost
         while not self.leading.is_set():
             try:
                 if await self.try_acquire_or_renew():

@@ -11,7 +11,7 @@ import socket
 import kopf
 import prometheus_client
 
-from jupyternetes import kube
+from jupyternetes import __version__, kube
 from jupyternetes.operator import metrics
 from jupyternetes.operator.publish import publish_public_key
 from jupyternetes.operator.controller import Controller
@@ -31,9 +31,11 @@ async def _first(*awaitables: asyncio.Future[object] | asyncio.Task[object]) -> 
 async def run(settings: OperatorSettings) -> int:
     """Run until SIGTERM/SIGINT (exit 0) or until the leader lease is lost (exit 3, to be restarted)."""
     config = kube.KubeConfig.load(settings.kubeconfig)
-    api = kube.AsyncKube(config, max_connections=max(20, settings.workers * 2))
-    api.on_response = metrics.count_request
     identity = settings.identity or socket.gethostname()
+    # The replica is named in the user agent, so the API server's audit log says which replica sent each request.
+    agent = f"jupyternetes-operator/{__version__} ({identity})"
+    api = kube.AsyncKube(config, max_connections=max(20, settings.workers * 2), user_agent=agent)
+    api.on_response = metrics.count_request
     if settings.metrics_port:
         prometheus_client.start_http_server(settings.metrics_port)
 
@@ -49,8 +51,11 @@ async def run(settings: OperatorSettings) -> int:
     election: asyncio.Task[None] | None = None
     try:
         if settings.leader_election:
-            elector = LeaderElector(api, settings.lease_namespace, settings.lease_name, identity,
+            # The lease has a client of its own: the work client's writes are fenced by the lease (see leader.py).
+            lease_api = kube.AsyncKube(config, max_connections=2, user_agent=agent)
+            elector = LeaderElector(lease_api, settings.lease_namespace, settings.lease_name, identity,
                                     settings.lease_duration_seconds, settings.lease_renew_seconds)
+            api.before_write = elector.fence
             election = asyncio.create_task(elector.run(lost), name="leader-election")
             logger.info("waiting to become the leader (lease %s/%s) as %s", settings.lease_namespace,
                         settings.lease_name, identity)
@@ -94,8 +99,10 @@ async def run(settings: OperatorSettings) -> int:
             election.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await election
-        if elector is not None and not lost.is_set():
-            await elector.release()
+        if elector is not None:
+            if not lost.is_set():
+                await elector.release()
+            await elector.api.aclose()
         await api.aclose()
 
 
