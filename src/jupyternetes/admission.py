@@ -28,6 +28,19 @@ MUTATING_NAME: Final = "mutate.jupyternetes.kadense.io"
 _API: Final = "admissionregistration.k8s.io/v1"
 
 
+#: CEL: a status update that adds or changes a server's address (an entry of status.pods whose resourceName, podIP
+#: or port differs from before). Only those are sent to the webhook, which checks the address is the instance's own
+#: pod's; every other status write (conditions, messages, an address removed) needs no webhook, so the operator can
+#: still say what is wrong while the webhook is down.
+ADDRESS_CHANGE: Final = (
+    "has(object.status) && has(object.status.pods) && object.status.pods.exists(k, "
+    "(has(object.status.pods[k].podIP) || has(object.status.pods[k].port)) && "
+    "!(has(oldObject.status) && has(oldObject.status.pods) && k in oldObject.status.pods && "
+    "oldObject.status.pods[k].?resourceName.orValue('') == object.status.pods[k].?resourceName.orValue('') && "
+    "oldObject.status.pods[k].?podIP.orValue('') == object.status.pods[k].?podIP.orValue('') && "
+    "oldObject.status.pods[k].?port.orValue(0) == object.status.pods[k].?port.orValue(0)))")
+
+
 def _jupyternetes_match(operator_user: str) -> str:
     """CEL: the operator creates something, or the object (or, on update, its old self) is Jupyternetes': a label or
     annotation under jupyternetes.kadense.io/, the managed-by label, or an owner reference to a notebook instance."""
@@ -91,10 +104,13 @@ def configurations(
             {"name": f"instances.{VALIDATING_NAME}", **common,
              "clientConfig": _client(url, service, "/validate", ca_bundle),
              "rules": [{**kadense, "operations": ["CREATE", "UPDATE"], "resources": [constants.INSTANCE_PLURAL],
-                        "scope": "Namespaced"},
-                       # The status tells the hub where a server is: the address must be its pod's.
-                       {**kadense, "operations": ["UPDATE"], "resources": [f"{constants.INSTANCE_PLURAL}/status"],
                         "scope": "Namespaced"}]},
+            # The status tells the hub where a server is: an address that is added or changed must be its pod's.
+            {"name": f"instance-addresses.{VALIDATING_NAME}", **common,
+             "clientConfig": _client(url, service, "/validate", ca_bundle),
+             "rules": [{**kadense, "operations": ["UPDATE"], "resources": [f"{constants.INSTANCE_PLURAL}/status"],
+                        "scope": "Namespaced"}],
+             "matchConditions": [{"name": "an-address-changes", "expression": ADDRESS_CHANGE}]},
             {"name": f"workloads.{VALIDATING_NAME}", **common,
              "clientConfig": _client(url, service, "/validate", ca_bundle),
              "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],

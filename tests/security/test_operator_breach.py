@@ -140,11 +140,14 @@ class TestTheOperatorCreatesOnlyRenderings:
 
 
 class TestTheOperatorCannotRedirectUsers:
+    @pytest.mark.parametrize("field", ["podIP", "port", "resourceName"])
     def test_an_instance_status_naming_another_pods_address_is_refused(
-        self, operator_account: kube.Kube, admin: kube.Kube, rendering: tuple[dict[str, Any], dict[str, Any]]
+        self, operator_account: kube.Kube, admin: kube.Kube, rendering: tuple[dict[str, Any], dict[str, Any]],
+        field: str,
     ) -> None:
         """The hub's proxy sends a user to the address in the instance's status; the operator writes it, but only
-        its own pod's address is admitted (here: the address of another pod, as if another user's server)."""
+        its own pod's address is admitted (here: the address of another pod, as if another user's server, or
+        another port, or another pod's name). Each field alone is enough for the webhook to be asked."""
         _, stored = rendering
         name = stored["metadata"]["name"]
         decoy = unique("drill-decoy")
@@ -159,14 +162,17 @@ class TestTheOperatorCannotRedirectUsers:
                     "pods", {"x": {}}).values()), timeout=60, interval=0.2)
             current = admin.get(kube.INSTANCE, name, NAMESPACE)
             entry, state = next(iter(current["status"]["pods"].items()))
-            forged = [{"op": "replace", "path": f"/status/pods/{entry}/podIP", "value": address}]
+            value = {"podIP": address, "port": 9999, "resourceName": decoy}[field]
+            forged = [{"op": "replace", "path": f"/status/pods/{entry}/{field}", "value": value}]
             with pytest.raises(kube.Forbidden) as refused:
                 operator_account.patch(kube.INSTANCE, name, forged, NAMESPACE, content_type=kube.JSON_PATCH,
                                        subresource="status")
-            assert refused_by(refused.value.message) == "webhook:instances.validate.jupyternetes.kadense.io"
-            assert f"says the server is at {address}:{state['port']}" in refused.value.message
+            assert refused_by(refused.value.message) == "webhook:instance-addresses.validate.jupyternetes.kadense.io"
+            said = {**state, field: value}
+            assert f"says the server is at {said['podIP']}:{said['port']} (pod {said['resourceName']})" in \
+                refused.value.message
             assert "(rule status-address)" in refused.value.message
-            assert admin.get(kube.INSTANCE, name, NAMESPACE)["status"]["pods"][entry]["podIP"] == state["podIP"]
+            assert admin.get(kube.INSTANCE, name, NAMESPACE)["status"]["pods"][entry] == state
         finally:
             admin.delete(kube.POD, decoy, NAMESPACE)
 

@@ -34,10 +34,11 @@ def webhook_stack(local: LocalCluster, **settings: object) -> Iterator[Stack]:
     except BaseException:
         stop(local, opa)
         raise
+    stack = Stack(opa, opa_url, webhook)
     try:
-        yield Stack(opa, opa_url, webhook)
+        yield stack
     finally:
-        stop(local, webhook.process, opa)
+        stop(local, stack.webhook.process, webhook.process, opa)  # a test may have replaced the webhook
         with local.kube() as admin:
             components.unregister_webhook(admin)
 

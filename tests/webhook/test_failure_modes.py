@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ssl
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,9 @@ from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import components, rbac
 from jupyternetes.dev.cluster import HUB, OFFICER, LocalCluster
 from tests import seeds
+from tests.operator.conftest import make_instance, make_template, reasons, wait_condition
+from tests.support import processes
+from tests.support.balancer import Balancer
 from tests.support.stacks import stop, webhook_stack
 
 pytestmark = pytest.mark.cluster
@@ -48,47 +53,112 @@ def test_with_opa_stopped_the_webhook_denies_and_says_why(cluster: LocalCluster,
         done = cluster.kubectl("apply", "-f", "-", identity=OFFICER, input=yaml.safe_dump(_template("no-opa")))
         assert done.returncode != 0
         assert f"the policy engine (OPA at {stack.opa_url}) is unreachable" in done.stderr
+        assert "Error from server (ServiceUnavailable)" in done.stderr  # "not now", which a client may retry
         assert "nothing is admitted without a policy decision" in done.stderr
         assert not admin.exists(kube.TEMPLATE, "no-opa", "kadense")
 
 
-def test_certificate_rotation_while_requests_flow_loses_none(cluster: LocalCluster, admin: kube.Kube) -> None:
-    # Certificates that live 35 seconds and are rotated 17 seconds before they expire: two rotations in 45 seconds.
+def _served_certificate(port: int) -> str | None:
+    """The certificate a replica actually serves over TLS (PEM), or None if it did not answer."""
+    try:
+        return ssl.get_server_certificate(("127.0.0.1", port), timeout=2)
+    except OSError:
+        return None
+
+
+def test_two_replicas_rotate_their_shared_certificate_under_operator_load_and_lose_no_request(
+    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, tmp_path: Path
+) -> None:
+    """The chart's default: two webhook replicas behind one Service (here a TCP balancer on loopback), one Secret.
+    Certificates live 35 seconds and are rotated 17 seconds before they expire: at least two rotations in 45
+    seconds, while the operator creates PVCs and pods for a stream of instances and an officer sends dry runs."""
     settings = {"certificate_days": 35 / 86400, "rotate_before_days": 17 / 86400, "check_interval_seconds": 0.5}
     outcomes: list[str] = []
-    serving: list[str] = []
+    served: dict[int, list[str]] = {}
     stop_flag = threading.Event()
+    names: list[str] = []
 
-    def traffic() -> None:
+    def officer_traffic() -> None:
         with cluster.kube(OFFICER) as officer:
             while not stop_flag.is_set():
                 try:
                     officer.create(_template("rotation"), dryRun="All")
                     outcomes.append("ok")
                 except kube.ApiError as error:
-                    outcomes.append(f"{error.status} {error.message}")
+                    outcomes.append(f"officer: {error.status} {error.message}")
 
-    # Start from an empty Secret, so the first certificate is already a short-lived one.
+    def hub_traffic() -> None:
+        while not stop_flag.wait(0.5):
+            name = f"rot-{len(names):03d}"
+            try:
+                hub.create(make_instance(namespace, name))
+                names.append(name)
+                outcomes.append("ok")
+            except kube.ApiError as error:
+                outcomes.append(f"hub: {error.status} {error.message}")
+
     with contextlib.suppress(kube.NotFound):
         admin.delete(kube.SECRET, rbac.WEBHOOK_TLS_SECRET, cluster.config.system_namespace)
-    with webhook_stack(cluster, **settings):
-        worker = threading.Thread(target=traffic)
-        worker.start()
-        deadline = time.monotonic() + 45
-        try:
-            while time.monotonic() < deadline:
-                secret = admin.get(kube.SECRET, rbac.WEBHOOK_TLS_SECRET, cluster.config.system_namespace)
-                certificate = base64.b64decode(secret["data"]["tls.crt"]).decode()
-                if not serving or serving[-1] != certificate:
-                    serving.append(certificate)
-                time.sleep(0.5)
-        finally:
-            stop_flag.set()
-            worker.join(30)
+    opa, opa_url = components.start_opa(cluster)
+    ports = [cluster_mod.free_port(), cluster_mod.free_port()]
+    replicas: list[components.Webhook] = []
+    metrics_port = processes.free_port()
+    try:
+        with Balancer(ports) as balancer:
+            components.register_webhook(admin, cluster, f"https://127.0.0.1:{balancer.port}")
+            for i, port in enumerate(ports):
+                replicas.append(components.start_webhook(cluster, opa_url, name=f"webhook-{i}", port=port,
+                                                         register=False, manage_configurations=True, **settings))
+            cluster_mod.wait_for("the CA in the configurations", lambda: all(
+                w.get("clientConfig", {}).get("caBundle") for rt in (components.VWC, components.MWC)
+                for w in admin.get(rt, rbac.WEBHOOK_CONFIGURATION)["webhooks"]), timeout=30)
+            admin.create(make_template(namespace))
+            with processes.operator(cluster, tmp_path, identity="rotation", metrics_port=metrics_port):
+                workers = [threading.Thread(target=officer_traffic), threading.Thread(target=hub_traffic)]
+                for worker in workers:
+                    worker.start()
+                deadline = time.monotonic() + 45
+                try:
+                    while time.monotonic() < deadline:
+                        for port in ports:
+                            pem = _served_certificate(port)
+                            history = served.setdefault(port, [])
+                            if pem and (not history or history[-1] != pem):
+                                history.append(pem)
+                        time.sleep(0.3)
+                finally:
+                    stop_flag.set()
+                    for worker in workers:
+                        worker.join(30)
+                for name in names:
+                    wait_condition(admin, namespace, name, "Ready", timeout=60)
+
+                def in_the_secret() -> str:
+                    data = admin.get(kube.SECRET, rbac.WEBHOOK_TLS_SECRET, cluster.config.system_namespace)["data"]
+                    return base64.b64decode(data["tls.crt"]).decode()
+
+                # Every replica ends up serving what the Secret holds (read over TLS, not from the Secret).
+                cluster_mod.wait_for("both replicas to serve the Secret's certificate", lambda: all(
+                    _served_certificate(port) == in_the_secret() for port in ports), timeout=20, interval=0.3)
+                api_failures = processes.metric(metrics_port, "jupyternetes_operator_api_requests_total",
+                                                status="500")
+                created = processes.metric(metrics_port, "jupyternetes_operator_api_requests_total", method="POST",
+                                           status="201")
+            connections = dict(balancer.connections)
+    finally:
+        stop(cluster, *(r.process for r in replicas), opa)
+        components.unregister_webhook(admin)
     failures = [o for o in outcomes if o != "ok"]
-    assert len(serving) >= 3, f"expected at least two rotations, saw {len(serving) - 1}"
-    assert len(outcomes) > 100
+    unavailable = [n for n in names if "AdmissionUnavailable" in reasons(admin, namespace, n)]
+    for port in ports:
+        assert len(served[port]) >= 3, f"replica on {port} served {len(served[port])} certificates; expected 3"
+    assert len(names) >= 40 and len(outcomes) > 100
+    assert all(connections.get(port, 0) > 0 for port in ports), connections
     assert failures == [], failures[:5]
+    assert unavailable == [] and api_failures == 0
+    print(f"\nrotation: {min(len(h) for h in served.values()) - 1} rotations seen on both replicas; "
+          f"{len(outcomes)} hub and officer requests and {created:.0f} objects and Events created by the operator, "
+          f"{len(failures) + int(api_failures)} failed; connections per replica {connections}")
 
 
 def test_the_operator_provisions_the_seed_instance_through_the_webhook(cluster: LocalCluster,

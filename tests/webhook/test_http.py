@@ -104,6 +104,20 @@ def test_policy_engine_unavailable_denies_and_says_so() -> None:
     assert answer["allowed"] is False
     assert "did not answer within 2s" in answer["status"]["message"]
     assert "nothing is admitted without a policy decision" in answer["status"]["message"]
+    # "Not now", not "no": a client (the operator) retries a 503 and reports admission as unavailable.
+    assert (answer["status"]["code"], answer["status"]["reason"]) == (503, "ServiceUnavailable")
+
+
+def test_a_refusal_that_needs_no_policy_engine_stays_a_403_while_the_engine_is_down() -> None:
+    engine = fakes.FixedEngine(fail="the policy engine (OPA at http://127.0.0.1:8181) did not answer within 2s")
+    template = seeds.seed_template()
+    template["spec"]["pods"][0]["spec"]["hostPID"] = True
+    response = _post(_client(engine), "/validate", fakes.review("jupyternotebooktemplates", template))
+    answer = response.json()["response"]
+    assert answer["allowed"] is False
+    assert (answer["status"]["code"], answer["status"]["reason"]) == (403, "Forbidden")
+    assert "(rule floor:host-namespaces)" in answer["status"]["message"]
+    assert "(rule policy-engine)" in answer["status"]["message"]
 
 
 def test_the_seed_template_is_mutated_with_every_default_reported() -> None:

@@ -50,11 +50,11 @@ def _get(url: str, context: ssl.SSLContext | None = None) -> bool:
         return bool(response.status == 200)
 
 
-def start_opa(local: cluster.LocalCluster, policies: Path | None = None, name: str = "opa") -> tuple[
-        cluster.Process, str]:
-    """An OPA server with the policy directory loaded; returns the process and its URL."""
+def start_opa(local: cluster.LocalCluster, policies: Path | None = None, name: str = "opa",
+              port: int | None = None) -> tuple[cluster.Process, str]:
+    """An OPA server with the policy directory loaded (on `port`, or a free one); returns the process and its URL."""
     opa = toolchain.ensure(["opa"])["opa"]
-    port = cluster.free_port()
+    port = port or cluster.free_port()
     process = local.spawn(name, [str(opa), "run", "--server", f"--addr=127.0.0.1:{port}", "--log-level=error",
                                  "--skip-version-check", "--ignore=samples", "--ignore=*_test.rego",
                                  str(policies or policy_dir())])

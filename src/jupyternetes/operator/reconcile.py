@@ -99,13 +99,14 @@ def kept_workspace(existing: Mapping[str, Any], rendered: render.RenderedObject)
 def classify(error: kube.ApiError) -> tuple[str, bool]:
     """(condition reason, whether retrying can help) for an error from creating an object."""
     message = error.message
+    if ("admission webhook" in message and error.status >= 500) or "failed calling webhook" in message:
+        # The webhook could not be reached, or could not decide (its policy engine did not answer: 503).
+        return status_mod.REASON_WEBHOOK_UNAVAILABLE, True
     if ("admission webhook" in message and "denied the request" in message) or (
             "ValidatingAdmissionPolicy" in message and "denied request" in message):
         return status_mod.REASON_DENIED, False
     if error.status == 403 and "exceeded quota" in message:
         return status_mod.REASON_QUOTA, True
-    if "failed calling webhook" in message:
-        return status_mod.REASON_WEBHOOK_UNAVAILABLE, True
     if error.status in (400, 422):
         return status_mod.REASON_INVALID, False
     return status_mod.REASON_API_ERROR, True

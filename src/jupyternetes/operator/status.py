@@ -110,6 +110,12 @@ def pod_state(rendered: RenderedObject, pod: Mapping[str, Any] | None, outcome: 
         state["state"] = STATE_RUNNING
     else:
         state["state"] = STATE_PROVISIONED
+        unscheduled = next((c for c in status.get("conditions") or []
+                            if c.get("type") == "PodScheduled" and c.get("status") == "False"), None)
+        if unscheduled is not None:
+            # The hub cannot read pods or Events: the scheduler's words reach the user only through here.
+            state["errorMessage"] = ("no node can take the pod yet: "
+                                     f"{unscheduled.get('message') or unscheduled.get('reason') or 'unschedulable'}")
     return state
 
 

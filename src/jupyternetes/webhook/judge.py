@@ -31,6 +31,8 @@ from jupyternetes.webhook.settings import WebhookSettings
 logger = logging.getLogger(__name__)
 
 ENFORCE: Final = "enforce"
+#: The rule of the finding added when the policy engine gives no answer.
+RULE_POLICY_ENGINE: Final = "policy-engine"
 #: The kinds of object Jupyternetes makes, by the resource a review names.
 MADE_KINDS: Final = {"pods": "Pod", "persistentvolumeclaims": "PersistentVolumeClaim", "secrets": "Secret",
                      "services": "Service", "configmaps": "ConfigMap"}
@@ -69,6 +71,12 @@ class Verdict:
     @property
     def allowed(self) -> bool:
         return not self.denials
+
+    @property
+    def undecided(self) -> bool:
+        """Refused only because the policy engine gave no answer: "not now" rather than "no" (the webhook answers
+        503, and a client may retry)."""
+        return bool(self.denials) and all(f.rule == RULE_POLICY_ENGINE for f in self.denials)
 
     def message(self) -> str:
         return f"{self.subject} is refused: " + "; ".join(f.describe() for f in self.denials)
@@ -148,7 +156,7 @@ class Judge:
         try:
             violations = await query
         except PolicyUnavailable as error:
-            verdict.findings.append(Finding("policy-engine", "", f"{error}; nothing is admitted without a policy "
+            verdict.findings.append(Finding(RULE_POLICY_ENGINE, "", f"{error}; nothing is admitted without a policy "
                                             "decision", "retry once the policy engine (OPA) is back"))
             return
         for violation in violations:

@@ -128,12 +128,18 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+#: The status reasons a refusal can carry: 403 for a decision, 503 when no decision could be made (the policy engine
+#: did not answer), so that a client can tell "no" from "not now" and retry only the latter.
+REASONS: Final = {403: "Forbidden", 503: "ServiceUnavailable"}
+
+
 def response(uid: str, allowed: bool, *, message: str = "", code: int | None = None, warnings: list[str] | None = None,
              patch: list[dict[str, Any]] | None = None, audit: dict[str, str] | None = None) -> dict[str, Any]:
     """A whole AdmissionReview response document."""
     body: dict[str, Any] = {"uid": uid, "allowed": allowed}
     if not allowed:
-        body["status"] = {"code": code or 403, "reason": "Forbidden", "message": message}
+        code = code or 403
+        body["status"] = {"code": code, "reason": REASONS.get(code, "Forbidden"), "message": message}
     elif message:
         body["status"] = {"code": 200, "message": message}
     if warnings:

@@ -33,7 +33,7 @@ async def _decide(http: HttpRequest, request: review.Request) -> dict[str, Any]:
     if not verdict.allowed:
         logger.info("denied %s for %s%s: %s", verdict.subject, request.user_info.username,
                     " (dry run)" if request.dry_run else "", verdict.message())
-        return review.response(request.uid, False, message=verdict.message(), code=403,
+        return review.response(request.uid, False, message=verdict.message(), code=503 if verdict.undecided else 403,
                                warnings=verdict.all_warnings(), audit=verdict.audit())
     return review.response(request.uid, True, warnings=verdict.all_warnings(), audit=verdict.audit())
 

@@ -1,0 +1,181 @@
+"""Every reason the operator can put on an instance's conditions, produced on the real API server by the situation
+it names, with the message a person reads. The reasons other modules already produce (TemplateNotFound, NameConflict,
+AdmissionDenied, ...) are found there by the last test here, which fails when a reason has no test at all."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jupyternetes import kube
+from jupyternetes.dev import cluster as cluster_mod
+from jupyternetes.dev import components
+from jupyternetes.dev.cluster import LocalCluster
+from jupyternetes.operator import status as status_mod
+from tests.operator.conftest import condition, labelled, make_instance, make_template, reasons, wait_condition
+from tests.support import processes
+from tests.support.stacks import webhook_stack
+
+pytestmark = pytest.mark.cluster
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def quick(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[processes.Component]:
+    """One operator for the module that retries every 0.5 to 2 s, so recoveries show within a test."""
+    with processes.operator(cluster, tmp_path_factory.mktemp("operator"), identity="reasons",
+                            retry_max_seconds=2) as component:
+        yield component
+
+
+def test_a_running_instance_reports_pods_running_and_as_expected(
+    admin: kube.Kube, hub: kube.Kube, namespace: str, quick: processes.Component
+) -> None:
+    admin.create(make_template(namespace))
+    hub.create(make_instance(namespace, "amy"))
+    ready = wait_condition(admin, namespace, "amy", "Ready", reason="PodsRunning")
+    pod = ready["status"]["pods"]["notebook"]
+    assert condition(ready, "Ready")["message"] == f"running: {pod['resourceName']} at {pod['podIP']}:8888"
+    assert condition(ready, "Degraded") | {"lastTransitionTime": None} == {
+        "type": "Degraded", "status": "False", "reason": "AsExpected", "message": "", "lastTransitionTime": None,
+        "observedGeneration": ready["metadata"]["generation"]}
+
+
+def test_a_pod_no_node_can_take_is_provisioning_and_says_what_it_waits_for(
+    admin: kube.Kube, hub: kube.Kube, namespace: str, quick: processes.Component
+) -> None:
+    template = make_template(namespace)
+    resources = template["spec"]["pods"][0]["spec"]["containers"][0]["resources"]
+    resources["requests"] = {**resources.get("requests", {}), "cpu": "100000"}
+    resources["limits"] = {**resources.get("limits", {}), "cpu": "100000"}
+    admin.create(template)
+    hub.create(make_instance(namespace, "ben"))
+    waiting = wait_condition(admin, namespace, "ben", "Ready", status="False", reason="Provisioning")
+    cluster_mod.wait_for("the pod to exist", lambda: labelled(admin, kube.POD, namespace, "ben"), timeout=30)
+    pod_name = labelled(admin, kube.POD, namespace, "ben")[0]["metadata"]["name"]
+    words = f"waiting for {pod_name}: no node can take the pod yet: 0/"
+
+    def told() -> bool:
+        return words in condition(admin.get(kube.INSTANCE, "ben", namespace), "Ready").get("message", "")
+
+    cluster_mod.wait_for("the scheduler's reason in the instance's status", told, timeout=60)
+    waiting = admin.get(kube.INSTANCE, "ben", namespace)
+    message = condition(waiting, "Ready")["message"]
+    assert "Insufficient cpu" in message, message
+    assert condition(waiting, "Ready")["reason"] == condition(waiting, "Progressing")["reason"] == "Provisioning"
+    assert condition(waiting, "Progressing")["status"] == "True"
+    assert condition(waiting, "Degraded")["status"] == "False"
+    assert waiting["status"]["pods"]["notebook"]["state"] == "Provisioned"
+
+
+def test_a_pod_that_ran_to_completion_is_reported_as_succeeded_not_ready(
+    admin: kube.Kube, hub: kube.Kube, namespace: str, quick: processes.Component
+) -> None:
+    admin.create(make_template(namespace))
+    hub.create(make_instance(namespace, "cleo"))
+    ready = wait_condition(admin, namespace, "cleo", "Ready")
+    pod_name = ready["status"]["pods"]["notebook"]["resourceName"]
+    uid = admin.get(kube.POD, pod_name, namespace)["metadata"]["uid"]
+    admin.patch(kube.POD, pod_name, {"status": {"phase": "Succeeded"}}, namespace, subresource="status")
+    done = wait_condition(admin, namespace, "cleo", "Ready", status="False", reason="PodSucceeded")
+    assert condition(done, "Ready")["message"] == "every pod has run to completion"
+    assert condition(done, "Progressing")["status"] == "False"
+    assert condition(done, "Degraded")["status"] == "False"
+    cluster_mod.wait_for("the PodSucceeded event", lambda: "PodSucceeded" in reasons(admin, namespace, "cleo"),
+                         timeout=10)
+    assert admin.get(kube.POD, pod_name, namespace)["metadata"]["uid"] == uid  # not replaced
+
+
+def test_an_object_the_api_server_finds_invalid_is_reported_with_its_message_and_not_retried(
+    admin: kube.Kube, hub: kube.Kube, namespace: str, quick: processes.Component
+) -> None:
+    """The template puts the user's name in a label; a name that is not a valid label value makes a pod the API
+    server refuses (422) before any admission check sees it."""
+    template = make_template(namespace)
+    template["spec"]["pods"][0]["labels"]["user"] = "{jupyterhub.user.name}"
+    admin.create(template)
+    instance = make_instance(namespace, "dora")
+    instance["spec"]["variables"]["jupyterhub.user.name"] = "dora the explorer!"
+    hub.create(instance)
+    invalid = wait_condition(admin, namespace, "dora", "Degraded", reason="Invalid")
+    message = condition(invalid, "Degraded")["message"]
+    assert "creating Pod" in message and "metadata.labels: Invalid value: \"dora the explorer!\"" in message
+    assert condition(invalid, "Progressing")["status"] == "False"
+    assert invalid["status"]["pods"]["notebook"]["state"] == "Error"
+    assert labelled(admin, kube.POD, namespace, "dora") == []
+
+
+def test_a_refusal_by_rbac_is_an_api_error_that_is_retried_until_rbac_allows_it(
+    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, tmp_path: Path,
+    quick: processes.Component
+) -> None:
+    """The admin allowed the operator ConfigMaps in its settings but not in its RBAC: the instance says so, keeps
+    trying, and is Ready once the RBAC is granted. (This module's operator steps aside for one so configured.)"""
+    others = [{"name": "settings", "apiVersion": "v1", "kind": "ConfigMap",
+               "body": {"data": {"user": "{jupyterhub.user.name}"}}}]
+    admin.create(make_template(namespace, others=others))
+    quick.stop()
+    with processes.operator(cluster, tmp_path, identity="no-rbac", allowed_kinds='["v1/ConfigMap"]',
+                            retry_max_seconds=1):
+        hub.create(make_instance(namespace, "eve"))
+        failing = wait_condition(admin, namespace, "eve", "Degraded", reason="ApiError")
+        message = condition(failing, "Degraded")["message"]
+        # It looks before it creates, so the first thing RBAC refuses is the read.
+        assert message.startswith("reading ConfigMap ") and 'cannot get resource "configmaps"' in message
+        assert condition(failing, "Progressing")["status"] == "True"
+        admin.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                      "metadata": {"name": "operator-configmaps", "namespace": namespace},
+                      "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create"]}]})
+        admin.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                      "metadata": {"name": "operator-configmaps", "namespace": namespace},
+                      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "operator-configmaps"},
+                      "subjects": [{"kind": "ServiceAccount", "name": "jupyternetes-operator",
+                                    "namespace": cluster.config.system_namespace}]})
+        ready = wait_condition(admin, namespace, "eve", "Ready", timeout=60)
+    quick.start()
+    assert condition(ready, "Degraded")["reason"] == "AsExpected"
+    assert ready["status"]["otherResources"]["settings"]["state"] == "Provisioned"
+
+
+def test_with_the_webhook_down_a_pod_it_must_judge_waits_as_admission_unavailable_then_recovers(
+    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, quick: processes.Component
+) -> None:
+    """The webhook stays registered (it fails closed) but stops answering; the operator must make a pod again. The
+    instance says admission is unavailable and keeps trying; once the webhook is back the pod is made."""
+    with webhook_stack(cluster) as stack:
+        admin.create(make_template(namespace))
+        hub.create(make_instance(namespace, "fern"))
+        ready = wait_condition(admin, namespace, "fern", "Ready")
+        pod_name = ready["status"]["pods"]["notebook"]["resourceName"]
+        old_uid = admin.get(kube.POD, pod_name, namespace)["metadata"]["uid"]
+        port = stack.webhook.port
+        stack.webhook.process.stop()
+        admin.delete(kube.POD, pod_name, namespace)
+        down = wait_condition(admin, namespace, "fern", "Degraded", reason="AdmissionUnavailable")
+        message = condition(down, "Degraded")["message"]
+        assert f"creating Pod {pod_name}" in message and "failed calling webhook" in message
+        assert condition(down, "Progressing")["status"] == "True"
+        assert condition(down, "Ready")["status"] == "False"
+        assert not admin.exists(kube.POD, pod_name, namespace)
+        stack.webhook = components.start_webhook(cluster, stack.opa_url, port=port)
+        back = wait_condition(admin, namespace, "fern", "Ready", timeout=60)
+    assert condition(back, "Degraded")["reason"] == "AsExpected"
+    assert admin.get(kube.POD, pod_name, namespace)["metadata"]["uid"] != old_uid
+
+
+def test_every_reason_the_operator_can_report_is_produced_by_an_integration_test() -> None:
+    """Reads the suite: each REASON_ constant must appear, as an exact string, in a test that runs against the API
+    server (waited for with `reason="..."`, or given to a helper that waits for it)."""
+    declared = {value for name, value in vars(status_mod).items() if name.startswith("REASON_")}
+    produced: set[str] = set()
+    for path in TESTS.rglob("test_*.py"):
+        text = path.read_text()
+        if "pytest.mark.cluster" not in text:
+            continue
+        produced |= set(re.findall(r'"(\w+)"', text))
+    assert declared - produced == set(), "reasons no integration test produces"
