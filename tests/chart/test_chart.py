@@ -279,4 +279,5 @@ class TestSettingsFromTheChart:
                 assert key.removeprefix(prefix).lower() in settings_class.model_fields, key
             if settings_class is OperatorSettings:
                 assert str(settings.sealing_key_file) == "/etc/jupyternetes/sealing/sealing.key"
-                assert settings.public_key_configmap == "jupyterhub/jupyternetes-sealing" or values
+                hub = (yaml.safe_load((helm.CHART / values).read_text()) if values else {}).get("hub") or {}
+                assert settings.public_key_configmap == f"{hub.get('namespace', 'jupyterhub')}/jupyternetes-sealing"

@@ -112,7 +112,8 @@ class TestInstall:
         assert len(manifest) > 25
         found = installed.kubectl("get", "-f", "-", "-o", "name", input=yaml.safe_dump_all(manifest))
         assert found.returncode == 0, found.stderr
-        assert len(found.stdout.split()) == len(manifest)
+        assert sorted(line.split("/", 1)[1] for line in found.stdout.split()) == \
+            sorted(obj["metadata"]["name"] for obj in manifest)
         crds = installed.kubectl("get", "crd", "-o", "name")
         assert "jupyternotebooktemplates.kadense.io" in crds.stdout
         assert "jupyternotebookinstances.kadense.io" in crds.stdout

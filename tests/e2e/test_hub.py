@@ -117,16 +117,30 @@ def _wait_stopped(api: httpx.Client, user: str, server: str = "", timeout: float
 def test_a_user_stops_and_starts_the_same_server_five_times_and_each_start_reaches_jupyterlab_with_a_working_token(
     stack: Stack, user: str, server: str
 ) -> None:
-    """Same instance name, one operator lifetime: every start gets a Secret with that start's API token. The
-    server's /api/status answers a user's token only after checking it with the hub using its own API token, so a
-    200 there proves the token in the pod works."""
+    """Same instance name, one operator lifetime, the webhook and sealed variables in the loop: every start is a new
+    instance (uid) with a new Secret holding that start's API token, and its pod and Secret belong to that instance
+    (the webhook admitted them against it, not against a deleted one it might have cached). The server's /api/status
+    answers a user's token only after checking it with the hub using its own API token, so a 200 there proves the
+    token in the pod works."""
     prefix = f"/user/{user}/{server}/" if server else f"/user/{user}/"
     path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+    seen: list[tuple[str, str]] = []
     with stack.api() as api:
         for round_ in range(5):
             response = _start(api, user, server)
             assert response.status_code in (201, 202), (round_, response.text)
-            _wait_ready(api, user, server)
+            state = _wait_ready(api, user, server)["state"]
+            with stack.cluster.kube() as admin:
+                instance = admin.get(kube.INSTANCE, state["instance_name"], state["instance_namespace"])
+                uid = instance["metadata"]["uid"]
+                secret = admin.get(kube.SECRET, instance["status"]["secret"]["resourceName"],
+                                   state["instance_namespace"])
+                pod = admin.get(kube.POD, instance["status"]["pods"]["notebook"]["resourceName"],
+                                state["instance_namespace"])
+            assert state["instance_uid"] == uid, round_
+            assert [r["uid"] for r in secret["metadata"]["ownerReferences"]] == [uid], round_
+            assert [r["uid"] for r in pod["metadata"]["ownerReferences"]] == [uid], round_
+            seen.append((uid, secret["metadata"]["uid"]))
             with _user_client(stack, api, user) as client:
                 status = client.get(prefix + "api/status")
                 assert status.status_code == 200, (round_, status.text)
@@ -134,6 +148,7 @@ def test_a_user_stops_and_starts_the_same_server_five_times_and_each_start_reach
                 assert lab.status_code == 200 and "JupyterLab" in lab.text, (round_, lab.status_code)
             assert api.delete(path).status_code in (202, 204)
             _wait_stopped(api, user, server)
+    assert len({uid for uid, _ in seen}) == 5 and len({secret for _, secret in seen}) == 5, seen
 
 
 def test_named_servers(stack: Stack) -> None:

@@ -76,9 +76,13 @@ def wait_condition(admin: kube.Kube, namespace: str, name: str, type_: str, stat
     return found
 
 
-def events_for(admin: kube.Kube, namespace: str, name: str) -> list[dict[str, Any]]:
-    events = admin.list(kube.EVENT, namespace,
-                        fieldSelector=f"involvedObject.name={name},involvedObject.kind=JupyterNotebookInstance")
+def events_for(admin: kube.Kube, namespace: str, name: str, uid: str | None = None) -> list[dict[str, Any]]:
+    """Events about the instance `name` (about this very instance, if `uid` is given: earlier instances of the same
+    name have their own)."""
+    selector = f"involvedObject.name={name},involvedObject.kind=JupyterNotebookInstance"
+    if uid:
+        selector += f",involvedObject.uid={uid}"
+    events = admin.list(kube.EVENT, namespace, fieldSelector=selector)
     return sorted(events["items"], key=lambda e: e["metadata"]["creationTimestamp"])
 
 

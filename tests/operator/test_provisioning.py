@@ -56,8 +56,12 @@ def test_seed_instance_yields_its_pvc_and_pod_and_becomes_ready_with_the_pods_ip
     assert pod["metadata"]["ownerReferences"][0]["uid"] == instance["metadata"]["uid"]
     assert "ownerReferences" not in pvc["metadata"]
     assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == pvc_name
-    cluster_mod.wait_for("the Ready event", lambda: "Ready" in reasons(admin, "default", name), timeout=10)
-    assert reasons(admin, "default", name).count("Created") == 2
+    uid = instance["metadata"]["uid"]
+    cluster_mod.wait_for("the Ready event", lambda: any(
+        e["reason"] == "Ready" for e in events_for(admin, "default", name, uid)), timeout=10)
+    created = sorted(e["message"].split()[1:3] for e in events_for(admin, "default", name, uid)
+                     if e["reason"] == "Created")
+    assert created == [["PersistentVolumeClaim", pvc_name], ["Pod", pod_name]]  # each once
 
 
 def test_instance_in_its_own_namespace_with_its_own_template(admin: kube.Kube, hub: kube.Kube, namespace: str,

@@ -122,9 +122,12 @@ def test_labels_and_annotations_only_ever_gain_jupyternetes_own_keys(
     expected_labels = {_expected_string(k, values): _expected_string(v, values) for k, v in labels.items()}
     rendered_labels = manifest["metadata"]["labels"]
     assert {k: rendered_labels[k] for k in expected_labels} == expected_labels
-    assert len(rendered_labels) == len(expected_labels) + 6
+    own = render.render(template(pods=[pod_entry({"containers": []})]), instance(values)).pods[0].manifest["metadata"]
+    assert set(rendered_labels) - set(expected_labels) == set(own["labels"])  # only Jupyternetes' own keys added
     expected_annotations = {_expected_string(k, values): _expected_string(v, values) for k, v in annotations.items()}
-    assert len(manifest["metadata"]["annotations"]) == len(expected_annotations) + 1
+    rendered_annotations = manifest["metadata"]["annotations"]
+    assert {k: rendered_annotations[k] for k in expected_annotations} == expected_annotations
+    assert set(rendered_annotations) - set(expected_annotations) == set(own["annotations"])
 
 
 @PROPERTY_SETTINGS
