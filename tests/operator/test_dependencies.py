@@ -171,3 +171,44 @@ def test_an_operator_restarted_against_a_running_server_finds_its_own_secret_and
     assert created == sorted([["Secret", secret["metadata"]["name"]], ["Pod", pod_name],
                               ["PersistentVolumeClaim", first["status"]["pvcs"]["workspace"]["resourceName"]]])
     assert "NameConflict" not in reasons(admin, namespace, "ivan")
+
+
+def test_an_other_resource_deleted_by_someone_else_is_made_again_at_the_next_resync(
+    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, tmp_path: Path
+) -> None:
+    """A template's allowlisted ConfigMap (an `otherResources` entry, not watched) is deleted while the server runs:
+    the next pass reads it by name, finds it gone, and makes it again with the same content and owner."""
+    rbac_v1 = "rbac.authorization.k8s.io/v1"
+    admin.create({"apiVersion": rbac_v1, "kind": "Role", "metadata": {"name": "operator-configmaps",
+                                                                       "namespace": namespace},
+                  "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create"]}]})
+    admin.create({"apiVersion": rbac_v1, "kind": "RoleBinding",
+                  "metadata": {"name": "operator-configmaps", "namespace": namespace},
+                  "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "operator-configmaps"},
+                  "subjects": [{"kind": "ServiceAccount", "name": "jupyternetes-operator",
+                                "namespace": cluster.config.system_namespace}]})
+    template = _template(namespace)
+    template["spec"]["otherResources"] = [{"name": "settings", "apiVersion": "v1", "kind": "ConfigMap",
+                                           "body": {"data": {"user": "{jupyterhub.user.name}"}}}]
+    admin.create(template)
+    with processes.operator(cluster, tmp_path, identity="others", resync_seconds=2,
+                            allowed_kinds='["v1/ConfigMap"]'):
+        hub.create(_instance(namespace, "gail", "t0k"))
+        ready = wait_condition(admin, namespace, "gail", "Ready")
+        name = ready["status"]["otherResources"]["settings"]["resourceName"]
+        before = admin.get(kube.CONFIG_MAP, name, namespace)
+        admin.delete(kube.CONFIG_MAP, name, namespace)
+
+        def remade() -> bool:
+            try:
+                return str(admin.get(kube.CONFIG_MAP, name, namespace)["metadata"]["uid"]) != before["metadata"]["uid"]
+            except kube.NotFound:
+                return False
+
+        cluster_mod.wait_for("the operator to make the ConfigMap again", remade, timeout=30, interval=0.2)
+        cluster_mod.wait_for("the Recreated event", lambda: "Recreated" in reasons(admin, namespace, "gail"),
+                             timeout=10)
+        wait_condition(admin, namespace, "gail", "Ready")
+    after = admin.get(kube.CONFIG_MAP, name, namespace)
+    assert after["data"] == before["data"] == {"user": ready["spec"]["variables"]["jupyterhub.user.name"]}
+    assert [r["uid"] for r in after["metadata"]["ownerReferences"]] == [ready["metadata"]["uid"]]
