@@ -172,15 +172,27 @@ def test_a_policy_denial_reaches_the_user_as_a_readable_message(stack: Stack) ->
 
 
 def test_a_hub_restart_keeps_a_running_server(stack: Stack) -> None:
+    """The hub process is stopped and a new one started: the server it finds is the same instance and the same pod,
+    not one made again under the same name."""
     with stack.api() as api:
         assert _start(api, "bob").status_code in (201, 202)
-        _wait_ready(api, "bob")
+        before = _wait_ready(api, "bob")["state"]
+    with stack.cluster.kube() as admin:
+        pod_uid = admin.get(kube.POD, admin.get(kube.INSTANCE, "jupyter-bob", "default")["status"]["pods"][
+            "notebook"]["resourceName"], "default")["metadata"]["uid"]
+    old_pid = stack.hub.process.popen.pid if stack.hub.process.popen else None
     stack.hub.process.stop()
     stack.cluster.processes.remove(stack.hub.process)
     stack.hub = components.start_hub(stack.cluster, port=stack.hub_port, extra=PROFILES)
+    assert stack.hub.process.popen is not None and stack.hub.process.popen.pid != old_pid
     with stack.api() as api:
         server = _wait_ready(api, "bob", timeout=30)
-        assert server["state"]["instance_name"] == "jupyter-bob"
+        assert server["state"] == before  # same instance name, namespace and uid
+        with stack.cluster.kube() as admin:
+            instance = admin.get(kube.INSTANCE, "jupyter-bob", "default")
+            assert instance["metadata"]["uid"] == before["instance_uid"]
+            pod = admin.get(kube.POD, instance["status"]["pods"]["notebook"]["resourceName"], "default")
+            assert pod["metadata"]["uid"] == pod_uid
         with _user_client(stack, api, "bob") as user:
             assert user.get("/user/bob/api/status").status_code == 200
         api.delete("/users/bob/server")

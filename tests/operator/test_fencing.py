@@ -80,12 +80,12 @@ async def test_a_write_that_waited_past_the_lease_is_stopped_before_a_byte_of_it
     (a request can wait for a pooled connection long enough for the lease to lapse). Here the second answer is no:
     the listening socket receives the connection but not one byte."""
     received = bytearray()
-    connected = asyncio.Event()
+    ended = asyncio.Event()
 
     async def sink(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connected.set()
-        received.extend(await reader.read(65536))
+        received.extend(await reader.read())  # everything, until the client closes the connection
         writer.close()
+        ended.set()
 
     server = await asyncio.start_server(sink, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -100,8 +100,8 @@ async def test_a_write_that_waited_past_the_lease_is_stopped_before_a_byte_of_it
     try:
         with pytest.raises(kube.Fenced):
             await api.request("POST", "/api/v1/namespaces/ns/pods", body={"kind": "Pod"})
-        await asyncio.wait_for(connected.wait(), 5)
-        await asyncio.sleep(0)  # let the sink read whatever there is
+        await api.aclose()  # closes the connection it had opened: the sink has seen all there will ever be
+        await asyncio.wait_for(ended.wait(), 5)
         assert bytes(received) == b""
     finally:
         await api.aclose()

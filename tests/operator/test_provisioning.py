@@ -193,6 +193,7 @@ class TestProblems:
         assert "v1/ConfigMap" in condition(instance, "Degraded")["message"]
         assert labelled(admin, kube.PVC, namespace, "ivan") == []
         assert labelled(admin, kube.POD, namespace, "ivan") == []
+        assert labelled(admin, kube.CONFIG_MAP, namespace, "ivan") == []
 
 
 def test_no_events_or_status_writes_on_no_op_resyncs(cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube,

@@ -168,13 +168,16 @@ def test_with_the_webhook_down_a_pod_it_must_judge_waits_as_admission_unavailabl
 
 
 def test_every_reason_the_operator_can_report_is_produced_by_an_integration_test() -> None:
-    """Reads the suite: each REASON_ constant must appear, as an exact string, in a test that runs against the API
-    server (waited for with `reason="..."`, or given to a helper that waits for it)."""
+    """Reads the suite: each REASON_ constant must be waited for, in a test that runs against the API server, with
+    `reason="..."` or through a module's `_degraded(admin, name, "...")` helper, or asserted as a condition's
+    reason."""
     declared = {value for name, value in vars(status_mod).items() if name.startswith("REASON_")}
     produced: set[str] = set()
     for path in TESTS.rglob("test_*.py"):
         text = path.read_text()
         if "pytest.mark.cluster" not in text:
             continue
-        produced |= set(re.findall(r'"(\w+)"', text))
+        produced |= set(re.findall(r'reason="(\w+)"', text))
+        produced |= set(re.findall(r'_degraded\(admin, \w+, "(\w+)"\)', text))
+        produced |= set(re.findall(r'\)\["reason"\] == "(\w+)"', text))
     assert declared - produced == set(), "reasons no integration test produces"

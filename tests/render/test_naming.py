@@ -17,8 +17,11 @@ def test_short_names_read_as_instance_then_entry_then_hash() -> None:
     assert len(name) == len("jupyter-jovyan-workspace-") + naming.HASH_LENGTH
 
 
-def test_the_same_inputs_give_the_same_name() -> None:
-    assert naming.object_name("a" * 200, "workspace") == naming.object_name("a" * 200, "workspace")
+def test_the_same_inputs_give_the_same_name_in_every_process_and_release() -> None:
+    """Kept workspaces are found again by name after restarts and upgrades: the names are pinned here, so a change
+    to the hashing cannot pass unnoticed."""
+    assert naming.object_name("jupyter-jovyan", "workspace") == "jupyter-jovyan-workspace-31ddd992"
+    assert naming.object_name("a" * 200, "workspace") == "a" * 54 + "-aef72a19"
 
 
 def test_names_that_would_read_the_same_still_differ() -> None:

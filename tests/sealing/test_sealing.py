@@ -90,7 +90,7 @@ def test_another_key_cannot_open_it() -> None:
 def test_tampering_is_detected() -> None:
     blob = bytearray(base64.b64decode(sealing.seal(PUBLIC, "t0k", **BINDING)))
     blob[-1] ^= 1
-    with pytest.raises(sealing.SealingError):
+    with pytest.raises(sealing.SealingError, match="does not open with the operator's key"):
         sealing.open_sealed(KEY, base64.b64encode(bytes(blob)).decode(), **BINDING)
 
 

@@ -131,6 +131,15 @@ def reviews(draw: st.DrawFn) -> bytes:
     return body
 
 
+def _sent_uid(body: bytes) -> Any:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    request = document.get("request") if isinstance(document, dict) else None
+    return request.get("uid") if isinstance(request, dict) else None
+
+
 def test_ten_thousand_generated_reviews_get_a_named_denial_or_a_4xx_and_never_a_500(stack: Stack) -> None:
     client = httpx.Client(base_url=stack.webhook.url, verify=False, timeout=30)
     outcomes: Counter[str] = Counter()
@@ -148,6 +157,8 @@ def test_ten_thousand_generated_reviews_get_a_named_denial_or_a_4xx_and_never_a_
         answer = response.json()
         assert answer["apiVersion"] == review.API_VERSION and answer["kind"] == review.KIND
         result = answer["response"]
+        if _sent_uid(body) == "fuzz-uid":
+            assert result["uid"] == "fuzz-uid"  # the API server matches the answer to its review by uid
         assert isinstance(result["allowed"], bool)
         if result["allowed"]:
             outcomes["allowed"] += 1

@@ -60,7 +60,10 @@ class TestTheHubCannotRunWorkloads:
         name = unique(f"drill-{kind.lower()}")
         with pytest.raises(kube.Forbidden) as refused:
             hub.create(_workload(kind, api_version, name))
-        assert "cannot create resource" in refused.value.message
+        assert refused_by(refused.value.message) == "rbac"
+        plural = {"Deployment": "deployments", "Job": "jobs", "CronJob": "cronjobs", "StatefulSet": "statefulsets",
+                  "DaemonSet": "daemonsets"}[kind]
+        assert f'cannot create resource "{plural}"' in refused.value.message
         assert not admin.exists(kube.KNOWN_TYPES[(api_version, kind)], name, NAMESPACE)
 
     def test_create_a_pod_wearing_jupyternetes_labels(self, hub: kube.Kube, admin: kube.Kube) -> None:
@@ -100,26 +103,35 @@ class TestTheHubCannotReachSecrets:
         admin.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NAMESPACE},
                       "stringData": {"token": "someone else's"}})
         try:
-            with pytest.raises(kube.Forbidden):
-                hub.get(kube.SECRET, name, NAMESPACE)
-            with pytest.raises(kube.Forbidden):
-                hub.list(kube.SECRET, NAMESPACE)
-            with pytest.raises(kube.Forbidden):
-                hub.list(kube.SECRET)
+            for verb, attempt in (("get", lambda: hub.get(kube.SECRET, name, NAMESPACE)),
+                                  ("list", lambda: hub.list(kube.SECRET, NAMESPACE)),
+                                  ("list", lambda: hub.list(kube.SECRET))):
+                with pytest.raises(kube.Forbidden) as refused:
+                    attempt()
+                assert refused_by(refused.value.message) == "rbac"
+                assert f'cannot {verb} resource "secrets"' in refused.value.message
             forged = unique("drill-forged")
-            with pytest.raises(kube.Forbidden):
+            with pytest.raises(kube.Forbidden) as created:
                 hub.create({"apiVersion": "v1", "kind": "Secret",
                             "metadata": {"name": forged, "namespace": NAMESPACE}, "stringData": {"x": "y"}})
+            assert refused_by(created.value.message) == "rbac"
+            assert 'cannot create resource "secrets"' in created.value.message
             assert not admin.exists(kube.SECRET, forged, NAMESPACE)
         finally:
             admin.delete(kube.SECRET, name, NAMESPACE)
 
-    def test_read_a_users_instance_secret_through_a_pod_it_makes(self, hub: kube.Kube) -> None:
-        """The hub cannot mount a Secret either: it cannot create the pod that would."""
-        pod = _pod(unique("drill-mount"))
-        pod["spec"]["volumes"] = [{"name": "s", "secret": {"secretName": "anything"}}]
-        with pytest.raises(kube.Forbidden):
+    def test_read_a_users_instance_secret_through_a_pod_it_makes(self, hub: kube.Kube, admin: kube.Kube) -> None:
+        """The hub cannot mount a Secret either: it cannot create the pod that would (an unprivileged one, so that
+        nothing but the hub's lack of pod rights refuses it)."""
+        name = unique("drill-mount")
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE},
+               "spec": {"containers": [{"name": "c", "image": IMAGE}],
+                        "volumes": [{"name": "s", "secret": {"secretName": "anything"}}]}}
+        with pytest.raises(kube.Forbidden) as refused:
             hub.create(pod)
+        assert refused_by(refused.value.message) == "rbac"
+        assert 'cannot create resource "pods"' in refused.value.message
+        assert not admin.exists(kube.POD, name, NAMESPACE)
 
 
 class TestTheHubCannotChangeTemplates:
@@ -127,8 +139,10 @@ class TestTheHubCannotChangeTemplates:
         for namespace in (NAMESPACE, cluster.config.template_namespace):
             template = copy.deepcopy(seeds.seed_template())
             template["metadata"] = {"name": "drill-own-template", "namespace": namespace}
-            with pytest.raises(kube.Forbidden):
+            with pytest.raises(kube.Forbidden) as refused:
                 hub.create(template)
+            assert refused_by(refused.value.message) == "rbac"
+            assert 'cannot create resource "jupyternotebooktemplates"' in refused.value.message
             assert not admin.exists(kube.TEMPLATE, "drill-own-template", namespace)
 
     def test_edit_an_approved_template(self, hub: kube.Kube, admin: kube.Kube, cluster: LocalCluster,

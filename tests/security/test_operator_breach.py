@@ -136,6 +136,7 @@ class TestTheOperatorCreatesOnlyRenderings:
             "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": NAMESPACE},
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Ti"}}}})
         assert refused_by(message) == "policy:jupyternetes-operator-creates-only-renderings"
+        assert "may only create persistentvolumeclaims that carry the labels" in message
         assert not admin.exists(kube.PVC, name, NAMESPACE)
 
 
@@ -204,24 +205,34 @@ class TestTheOperatorsRbacIsNarrow:
         admin.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE},
                       "spec": {"containers": [{"name": "c", "image": "example.invalid/user:1"}]}})
         try:
-            with pytest.raises(kube.Forbidden):
+            # RBAC refuses first (the admission policy would refuse too; its own drills show that).
+            with pytest.raises(kube.Forbidden) as deleted:
                 operator_account.delete(kube.POD, name, NAMESPACE)
-            with pytest.raises(kube.Forbidden):
+            assert refused_by(deleted.value.message) == "rbac"
+            assert 'cannot delete resource "pods"' in deleted.value.message
+            with pytest.raises(kube.Forbidden) as patched:
                 operator_account.patch(kube.POD, name, {"metadata": {"labels": {"x": "y"}}}, NAMESPACE)
+            assert refused_by(patched.value.message) == "rbac"
+            assert 'cannot patch resource "pods"' in patched.value.message
+            assert admin.get(kube.POD, name, NAMESPACE)["metadata"].get("labels", {}).get("x") is None
         finally:
             admin.delete(kube.POD, name, NAMESPACE)
 
     @pytest.mark.parametrize(("api_version", "kind"), [("apps/v1", "Deployment"), ("batch/v1", "Job"),
                                                         ("rbac.authorization.k8s.io/v1", "RoleBinding")])
     def test_create_other_kinds(self, operator_account: kube.Kube, api_version: str, kind: str) -> None:
-        with pytest.raises(kube.Forbidden):
+        with pytest.raises(kube.Forbidden) as refused:
             operator_account.create({"apiVersion": api_version, "kind": kind,
                                      "metadata": {"name": unique("drill-op"), "namespace": NAMESPACE}})
+        assert refused_by(refused.value.message) == "rbac"
+        assert f'cannot create resource "{kind.lower()}s"' in refused.value.message
 
     def test_change_templates(self, operator_account: kube.Kube, cluster: LocalCluster,
                               drill_template: dict[str, Any]) -> None:
-        with pytest.raises(kube.Forbidden):
-            operator_account.patch(kube.TEMPLATE, drill_template["metadata"]["name"], {"spec": {"pods": []}},
-                                   cluster.config.template_namespace)
+        with pytest.raises(kube.Forbidden) as refused:
+            operator_account.patch(kube.TEMPLATE, drill_template["metadata"]["name"],
+                                   {"metadata": {"labels": {"drill": "x"}}}, cluster.config.template_namespace)
+        assert refused_by(refused.value.message) == "rbac"
+        assert 'cannot patch resource "jupyternotebooktemplates"' in refused.value.message
 
 

@@ -14,6 +14,7 @@ import pytest
 from jupyternetes import kube, naming
 from jupyternetes.dev import components
 from jupyternetes.dev.cluster import ADMIN, HUB, LocalCluster
+from jupyternetes.spawner import SpawnError
 from tests.spawner.mock import spawner
 from tests.support.stacks import Stack
 
@@ -101,7 +102,7 @@ async def test_named_servers_get_their_own_instances(cluster: LocalCluster, prov
 
 async def test_a_policy_denial_reaches_the_user_as_a_sentence(cluster: LocalCluster, provisioning: Stack) -> None:
     s = _spawner(cluster, "denied", variables={"image.override": "docker.io/evil/miner"})
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(SpawnError) as refused:
         await s.start()
     message = refused.value.jupyterhub_message  # type: ignore[attr-defined]
     assert message.startswith("Your server could not start:")
@@ -110,7 +111,7 @@ async def test_a_policy_denial_reaches_the_user_as_a_sentence(cluster: LocalClus
 
 async def test_a_missing_template_is_reported_not_waited_for(cluster: LocalCluster, provisioning: Stack) -> None:
     s = _spawner(cluster, "late", template="no-such-template")
-    with pytest.raises(Exception) as failed:
+    with pytest.raises(SpawnError) as failed:
         await s.start()
     message = failed.value.jupyterhub_message  # type: ignore[attr-defined]
     assert "template kadense/no-such-template does not exist" in message and "(rule template-missing)" in message
@@ -130,7 +131,7 @@ async def test_an_instance_held_by_another_users_server_is_never_replaced(cluste
         created = hub.create(squatter)
         try:
             s = _spawner(cluster, "mallory")
-            with pytest.raises(Exception) as refused:
+            with pytest.raises(SpawnError) as refused:
                 await s.start()
             message = refused.value.jupyterhub_message  # type: ignore[attr-defined]
             assert f"its name, {name}, is held by another user's server" in message
@@ -162,7 +163,7 @@ async def test_a_hub_with_more_rbac_than_it_needs_is_refused_until_it_is_narrowe
         admin.create(binding)
         try:
             s = _spawner(cluster, "wide", privileges_recheck_seconds=0)
-            with pytest.raises(Exception) as refused:
+            with pytest.raises(SpawnError) as refused:
                 await s.start()
             assert "more Kubernetes permissions than it may safely hold" in \
                 refused.value.jupyterhub_message  # type: ignore[attr-defined]

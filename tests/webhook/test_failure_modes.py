@@ -44,7 +44,9 @@ def test_with_the_webhook_stopped_creation_is_refused_and_nothing_is_created(clu
         instance = seeds.seed_instance()
         instance["metadata"]["name"] = "no-webhook"
         done = cluster.kubectl("apply", "-f", "-", identity=HUB, input=yaml.safe_dump(instance))
-        assert done.returncode != 0 and "failed calling webhook" in done.stderr
+        assert done.returncode != 0
+        assert 'failed calling webhook "instances.validate.jupyternetes.kadense.io"' in done.stderr
+        assert not admin.exists(kube.INSTANCE, "no-webhook", instance["metadata"].get("namespace", "default"))
 
 
 def test_with_opa_stopped_the_webhook_denies_and_says_why(cluster: LocalCluster, admin: kube.Kube) -> None:

@@ -127,8 +127,16 @@ def test_the_seed_template_is_mutated_with_every_default_reported() -> None:
     patch = json.loads(base64.b64decode(answer["patch"]))
     assert [op["path"] for op in patch] == ["/spec/pods/0/spec"]
     assert patch[0]["value"]["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-    assert len(answer["warnings"]) == 7
-    assert all(w.startswith("Jupyternetes default: ") and len(w) <= 256 for w in answer["warnings"])
+    assert answer["warnings"] == [f"Jupyternetes default: spec.pods[0].{change}" for change in (
+        "spec.securityContext.seccompProfile.type: set to RuntimeDefault",
+        "spec.securityContext.runAsNonRoot: set to true",
+        "spec.automountServiceAccountToken: set to false",
+        "spec.containers[0].securityContext.allowPrivilegeEscalation: set to false",
+        "spec.containers[0].securityContext.capabilities.drop: set to [ALL]",
+        "spec.containers[0].resources.limits.cpu: set to 2",
+        "spec.containers[0].resources.limits.memory: set to 4Gi",
+    )]
+    assert all(len(w) <= 256 for w in answer["warnings"])
 
 
 def test_dry_run_is_judged_like_a_real_request() -> None:

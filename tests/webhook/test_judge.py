@@ -356,6 +356,7 @@ class TestFieldsTheFloorCannotJudge:
         allowed = await _judge(fields={"allowed": ["spec.nodeName"]}).template(
             _request("jupyternotebooktemplates", template, user="officer"))
         assert "floor:field-not-allowed" not in _rules(allowed), allowed.message()
+        assert allowed.allowed, allowed.message()
 
     async def test_a_component_service_account_is_refused_whatever_the_policy_data_says(self) -> None:
         template = _mutated_template()
