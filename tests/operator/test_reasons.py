@@ -22,6 +22,7 @@ from tests.support.stacks import webhook_stack
 pytestmark = pytest.mark.cluster
 
 TESTS = Path(__file__).resolve().parents[1]
+NODE = kube.KNOWN_TYPES[("v1", "Node")]
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +182,32 @@ def test_every_reason_the_operator_can_report_is_produced_by_an_integration_test
         produced |= set(re.findall(r'_degraded\(admin, \w+, "(\w+)"\)', text))
         produced |= set(re.findall(r'\)\["reason"\] == "(\w+)"', text))
     assert declared - produced == set(), "reasons no integration test produces"
+
+
+def test_with_the_webhook_judging_status_a_pod_without_an_address_is_still_reported_then_runs(
+    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, quick: processes.Component
+) -> None:
+    """Found by a red team: every status naming a port before the pod had an IP was refused, so an instance whose
+    pod could not be scheduled said nothing at all. Here every node is cordoned: the instance says why it waits, with
+    the webhook judging its status; uncordoned, it runs."""
+    nodes = [n["metadata"]["name"] for n in admin.list(NODE)["items"]]
+    with webhook_stack(cluster):
+        admin.create(make_template(namespace))
+        try:
+            for node in nodes:
+                admin.patch(NODE, node, {"spec": {"unschedulable": True}})
+            hub.create(make_instance(namespace, "gus"))
+
+            def told() -> bool:
+                found = admin.get(kube.INSTANCE, "gus", namespace)
+                return "no node can take the pod yet" in condition(found, "Ready").get("message", "")
+
+            cluster_mod.wait_for("the scheduler's reason in the instance's status", told, timeout=60)
+            waiting = admin.get(kube.INSTANCE, "gus", namespace)
+            assert "podIP" not in waiting["status"]["pods"]["notebook"]
+            assert "port" not in waiting["status"]["pods"]["notebook"]
+        finally:
+            for node in nodes:
+                admin.patch(NODE, node, {"spec": {"unschedulable": False}})
+        ready = wait_condition(admin, namespace, "gus", "Ready", timeout=60)
+    assert ready["status"]["pods"]["notebook"]["podIP"]

@@ -63,6 +63,19 @@ def test_a_running_pod_with_its_pvc_bound_is_ready_with_ip_and_http_port(manifes
     assert "10.244.0.7:8888" in ready["message"]
 
 
+def test_a_pod_without_an_ip_has_no_address_at_all_and_says_why_it_waits(manifests: render.Manifests) -> None:
+    """An address is an IP and a port together: a pod the scheduler cannot place reports neither (the webhook judges
+    only entries with an IP), and the scheduler's words."""
+    pod = manifests.pods[0]
+    pending = {**pod.manifest, "status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+         "message": "0/3 nodes are available: 3 Insufficient cpu."}]}}
+    result = _build(manifests, {pod.name: pending})
+    assert result["pods"]["notebook"] == {
+        "resourceName": pod.name, "state": "Provisioned", "phase": "Pending",
+        "errorMessage": "no node can take the pod yet: 0/3 nodes are available: 3 Insufficient cpu."}
+
+
 def test_a_failed_pod_is_degraded_and_no_longer_progressing(manifests: render.Manifests) -> None:
     pvc, pod = manifests.pvcs[0], manifests.pods[0]
     failed = {**pod.manifest, "status": {"phase": "Failed", "reason": "Error", "message": "exit code 1"}}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from jupyternetes import constants, kube, models, render
+from jupyternetes import constants, kube, models, naming, render
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev.cluster import OPERATOR, LocalCluster
 from tests.security.drills import NAMESPACE, instance, refused_by, unique
@@ -174,6 +174,38 @@ class TestTheOperatorCannotRedirectUsers:
                 refused.value.message
             assert "(rule status-address)" in refused.value.message
             assert admin.get(kube.INSTANCE, name, NAMESPACE)["status"]["pods"][entry] == state
+        finally:
+            admin.delete(kube.POD, decoy, NAMESPACE)
+
+
+    def test_a_pod_someone_else_made_with_the_entry_name_and_the_instance_uid_is_no_address(
+        self, operator_account: kube.Kube, admin: kube.Kube, rendering: tuple[dict[str, Any], dict[str, Any]]
+    ) -> None:
+        """Found by a red team: a pod named as the operator would name an entry `aaa`, controlled by "Decoy" with
+        the instance's uid (so no Jupyternetes check applies to it), serving the attacker's port. Anyone who may
+        create pods there can make it; the operator's status pointing at it must still be refused, because the pod
+        lacks what only the operator can give: a reference to the instance by kind and the entry's labels."""
+        _, stored = rendering
+        name, uid = stored["metadata"]["name"], stored["metadata"]["uid"]
+        decoy = naming.object_name(name, "aaa")
+        admin.create({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": decoy, "namespace": NAMESPACE,
+            "ownerReferences": [{"apiVersion": "example.com/v1", "kind": "Decoy", "name": name, "uid": uid,
+                                 "controller": True}]},
+            "spec": {"containers": [{"name": "c", "image": "example.invalid/decoy:1",
+                                     "ports": [{"name": "http", "containerPort": 9999}]}]}})
+        try:
+            cluster_mod.wait_for("the decoy's address", lambda: bool(
+                admin.get(kube.POD, decoy, NAMESPACE).get("status", {}).get("podIP")), timeout=30, interval=0.2)
+            address = admin.get(kube.POD, decoy, NAMESPACE)["status"]["podIP"]
+            forged = {"status": {"pods": {"aaa": {"resourceName": decoy, "podIP": address, "port": 9999,
+                                                  "state": "Running"}}}}
+            with pytest.raises(kube.Forbidden) as refused:
+                operator_account.patch(kube.INSTANCE, name, forged, NAMESPACE, subresource="status")
+            assert refused_by(refused.value.message) == "webhook:instance-addresses.validate.jupyternetes.kadense.io"
+            assert f"says the server is at {address}:9999 (pod {decoy})" in refused.value.message
+            assert "(rule status-address)" in refused.value.message
+            assert "aaa" not in (admin.get(kube.INSTANCE, name, NAMESPACE).get("status") or {}).get("pods", {})
         finally:
             admin.delete(kube.POD, decoy, NAMESPACE)
 

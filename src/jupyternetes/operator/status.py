@@ -94,10 +94,11 @@ def pod_state(rendered: RenderedObject, pod: Mapping[str, Any] | None, outcome: 
     phase = status.get("phase") or "Pending"
     state["phase"] = phase
     if status.get("podIP"):
+        # An address is the IP and the port together: the port is reported only once there is an IP.
         state["podIP"] = status["podIP"]
-    port = models.http_port(pod.get("spec") or {})
-    if port is not None:
-        state["port"] = port
+        port = models.http_port(pod.get("spec") or {})
+        if port is not None:
+            state["port"] = port
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
         state["state"] = STATE_WAITING
         state["errorMessage"] = "the pod is being deleted"

@@ -58,6 +58,23 @@ class Finding:
         return f"{text}; to comply: {self.fix}" if self.fix else text
 
 
+def _instance_pod(pod: Mapping[str, Any], instance: str, uid: str, entry: str) -> bool:
+    """Whether `pod` is provably the one the operator made for `instance` (this uid) and its pod entry `entry`: the
+    controller reference names the instance by group, kind, name and uid, and the entry label, entry kind and the
+    instance annotation (which only the operator can set) agree; a pod being deleted is no one's address."""
+    meta = _mapping(pod.get("metadata"))
+    owner = next((r for r in meta.get("ownerReferences") or [] if isinstance(r, Mapping) and r.get("controller")),
+                 {})
+    labels, annotations = _mapping(meta.get("labels")), _mapping(meta.get("annotations"))
+    return (owner.get("apiVersion") == constants.API_VERSION and owner.get("kind") == constants.INSTANCE_KIND
+            and owner.get("name") == instance and owner.get("uid") == uid and bool(uid)
+            and labels.get(constants.LABEL_MANAGED_BY) == constants.MANAGED_BY
+            and labels.get(constants.LABEL_ENTRY) == entry
+            and labels.get(constants.LABEL_ENTRY_KIND) == constants.ENTRY_POD
+            and annotations.get(constants.ANNOTATION_INSTANCE_NAME) == instance
+            and not meta.get("deletionTimestamp"))
+
+
 @dataclass
 class Verdict:
     subject: str
@@ -321,8 +338,11 @@ class Judge:
 
     async def _status(self, verdict: Verdict, new: Mapping[str, Any], old: Mapping[str, Any],
                       namespace: str) -> None:
-        """The hub sends users to the address an instance's status names: every address that changes must be that
-        of the instance's own pod (by name, owner uid, IP and the port the operator reports)."""
+        """The hub sends users to the address an instance's status names: every address that is added or changes
+        must be that of the instance's own pod for that entry (its rendered name, a controller reference to this very
+        instance, the entry's label and the instance's annotation, which only the operator can set, not being
+        deleted) at the IP the pod has and the port its template declares. An entry without an IP sends nobody
+        anywhere and is not judged."""
         meta = _mapping(new.get("metadata"))
         name, uid = _text(meta.get("name")), _text(meta.get("uid"))
         new_pods = _mapping(_mapping(new.get("status")).get("pods"))
@@ -331,19 +351,19 @@ class Judge:
             state = _mapping(state)
             address = (state.get("resourceName"), state.get("podIP"), state.get("port"))
             before = _mapping(old_pods.get(entry))
-            if not state.get("podIP") and not state.get("port"):
+            if not state.get("podIP"):
                 continue
             if address == (before.get("resourceName"), before.get("podIP"), before.get("port")):
                 continue
             path = f"status.pods[{entry!r}]"
             expected = naming.object_name(name, str(entry))
             pod = await self.lookup.pod(namespace, expected) if state.get("resourceName") == expected else None
-            owner = next((r for r in _mapping(pod).get("metadata", {}).get("ownerReferences") or []
-                          if isinstance(r, Mapping) and r.get("controller")), {}) if pod else {}
             pod_status = _mapping(_mapping(pod).get("status"))
             ips = {_text(pod_status.get("podIP"))} | {_text(_mapping(i).get("ip")) for i in pod_status.get("podIPs") or []}
+            ips.discard("")
             port = models.http_port(_mapping(_mapping(pod).get("spec"))) if pod else None
-            if pod is None or owner.get("uid") != uid or state.get("podIP") not in ips or state.get("port") != port:
+            if (pod is None or not _instance_pod(pod, name, uid, str(entry)) or state.get("podIP") not in ips
+                    or state.get("port") != port):
                 verdict.findings.append(Finding(
                     "status-address", path, f"says the server is at {state.get('podIP')}:{state.get('port')} "
                     f"(pod {state.get('resourceName')}), which is not the address of this instance's pod "
