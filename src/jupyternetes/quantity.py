@@ -13,12 +13,18 @@ _DECIMAL: Final = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-
 _QUANTITY: Final = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|[a-zA-Z]{0,2})$")
 
 
-def parse(value: str | int | float) -> Decimal:
-    """The quantity's value in base units (cores, bytes); `ValueError` if it is not a quantity."""
+def parse(value: object) -> Decimal:
+    """The quantity's value in base units (cores, bytes); `ValueError` if it is not a quantity (whatever its type:
+    reviews carry untrusted JSON, where a quantity may be null, an object or a list)."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a quantity")
     if isinstance(value, (int, float)):
-        return Decimal(str(value))
+        try:
+            return Decimal(str(value))
+        except InvalidOperation as error:
+            raise ValueError(f"{value!r} is not a quantity") from error
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a quantity (for example 500m, 2, 1.5Gi)")
     match = _QUANTITY.match(value.strip())
     if not match:
         raise ValueError(f"{value!r} is not a quantity (for example 500m, 2, 1.5Gi)")
@@ -36,7 +42,7 @@ def parse(value: str | int | float) -> Decimal:
     raise ValueError(f"{value!r} has an unknown suffix {suffix!r}")
 
 
-def equal(a: str | int | float, b: str | int | float) -> bool:
+def equal(a: object, b: object) -> bool:
     """Whether two quantities are the same amount (`1` and `1000m`, `1Gi` and `1073741824`)."""
     try:
         return parse(a) == parse(b)

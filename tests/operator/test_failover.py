@@ -124,11 +124,11 @@ def test_a_leader_lost_mid_storm_leaves_one_pod_and_pvc_per_instance_and_only_th
         recovered = time.monotonic() - faulted
         storm = time.monotonic() - began
     finally:
+        if second is not None:  # the standby first: it would otherwise take over (and write) as the leader leaves
+            second.stop()
         if first.popen is not None and first.alive():
             os.killpg(first.popen.pid, signal.SIGCONT)
         first.stop()
-        if second is not None:
-            second.stop()
     assert pods_at_fault < INSTANCES, "the fault came after the storm was over; the test proved nothing"
     selector = f"{constants.LABEL_MANAGED_BY}={constants.MANAGED_BY}"
     for rt in (kube.POD, kube.PVC):

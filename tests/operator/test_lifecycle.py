@@ -78,14 +78,14 @@ def test_killing_the_operator_at_any_point_during_provisioning_leaves_exactly_on
     caught_midway = 0
     try:
         for round_ in range(4):
-            batch = [f"user-{round_}-{i:02d}" for i in range(8)]
+            batch = [f"user-{round_}-{i:02d}" for i in range(16)]
             names += batch
             for name in batch:
                 hub.create(make_instance(namespace, name))
             # Kill it outright as soon as it has started on this batch (plus a random few milliseconds).
             cluster_mod.wait_for("the operator to start on the batch", lambda b=batch: any(
-                labelled(admin, kube.PVC, namespace, n) for n in b), timeout=60)
-            time.sleep(rng.uniform(0.0, 0.2))
+                labelled(admin, kube.PVC, namespace, n) for n in b), timeout=60, interval=0.01)
+            time.sleep(rng.uniform(0.0, 0.05))
             component.kill()
             pods, pvcs = _all_objects(admin, namespace)
             caught_midway += len(pvcs) > len(pods) or len(pods) < len(names)

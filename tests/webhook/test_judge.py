@@ -213,6 +213,15 @@ class TestWorkloads:
         assert "matches-template" in _rules(verdict)
         assert any(f.path == path for f in verdict.denials), [f.describe() for f in verdict.denials]
 
+    @pytest.mark.parametrize("value", [None, {}, [], True, "lots"], ids=["null", "object", "list", "bool", "word"])
+    async def test_a_quantity_of_the_wrong_type_is_a_difference_not_an_internal_error(self, value: Any) -> None:
+        """Found by the fuzzer: a PVC whose storage request was null made the comparison raise."""
+        pvc = _rendered("PersistentVolumeClaim")
+        pvc["spec"]["resources"]["requests"]["storage"] = value
+        verdict = await _judge().workload(_request("persistentvolumeclaims", pvc, user=OPERATOR))
+        assert "matches-template" in _rules(verdict)
+        assert any(f.path == "spec.resources.requests.storage" for f in verdict.denials), verdict.message()
+
     async def test_api_server_defaults_are_not_differences(self) -> None:
         pod = _rendered("Pod")
         spec = pod["spec"]
