@@ -27,3 +27,16 @@ def seed_template() -> dict[str, Any]:
 
 def seed_instance() -> dict[str, Any]:
     return dict(yaml.safe_load(seed_yaml_blocks()[1]))
+
+
+#: What the secure defaults fill in for the seed's notebook pod (with default limits of 2 CPUs and 4Gi), in order,
+#: paths relative to the pod entry.
+SEED_POD_DEFAULTS: Final = (
+    "spec.securityContext.seccompProfile.type: set to RuntimeDefault",
+    "spec.securityContext.runAsNonRoot: set to true",
+    "spec.automountServiceAccountToken: set to false",
+    "spec.containers[0].securityContext.allowPrivilegeEscalation: set to false",
+    "spec.containers[0].securityContext.capabilities.drop: set to [ALL]",
+    "spec.containers[0].resources.limits.cpu: set to 2",
+    "spec.containers[0].resources.limits.memory: set to 4Gi",
+)

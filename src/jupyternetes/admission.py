@@ -29,9 +29,9 @@ _API: Final = "admissionregistration.k8s.io/v1"
 
 
 #: CEL: a status update that adds or changes a server's address (an entry of status.pods with an IP, whose
-#: resourceName, podIP or port differs from before). Only those are sent to the webhook, which checks the address is the instance's own
-#: pod's; every other status write (conditions, messages, an address removed) needs no webhook, so the operator can
-#: still say what is wrong while the webhook is down.
+#: resourceName, podIP or port differs from before). Only those are sent to the webhook, which checks the address
+#: is the instance's own pod's; every other status write (conditions, messages, an address removed, an entry with
+#: no IP yet) needs no webhook, so the operator can still say what is wrong while the webhook is down.
 ADDRESS_CHANGE: Final = (
     "has(object.status) && has(object.status.pods) && object.status.pods.exists(k, "
     "has(object.status.pods[k].podIP) && object.status.pods[k].podIP != '' && "

@@ -167,7 +167,8 @@ def test_an_operator_restarted_against_a_running_server_finds_its_own_secret_and
         wait_condition(admin, namespace, "ivan", "Ready")
     after = admin.get(kube.SECRET, secret["metadata"]["name"], namespace)
     assert after["metadata"]["uid"] == secret["metadata"]["uid"]
-    created = sorted(e["message"].split()[1:3] for e in events_for(admin, namespace, "ivan") if e["reason"] == "Created")
+    created = sorted(e["message"].split()[1:3] for e in events_for(admin, namespace, "ivan")
+                     if e["reason"] == "Created")
     assert created == sorted([["Secret", secret["metadata"]["name"]], ["Pod", pod_name],
                               ["PersistentVolumeClaim", first["status"]["pvcs"]["workspace"]["resourceName"]]])
     assert "NameConflict" not in reasons(admin, namespace, "ivan")

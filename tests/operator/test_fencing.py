@@ -58,7 +58,8 @@ async def test_a_fenced_write_is_never_sent_and_marks_the_lease_lost() -> None:
 
 
 @pytest.mark.parametrize(("status", "message", "expected"), [
-    (403, 'admission webhook "pods.validate.jupyternetes.kadense.io" denied the request: no', ("AdmissionDenied", False)),
+    (403, 'admission webhook "pods.validate.jupyternetes.kadense.io" denied the request: no',
+     ("AdmissionDenied", False)),
     (503, 'admission webhook "pods.validate.jupyternetes.kadense.io" denied the request: the policy engine (OPA at '
           'http://127.0.0.1:1) is unreachable', ("AdmissionUnavailable", True)),
     (500, 'Internal error occurred: failed calling webhook "pods.validate.jupyternetes.kadense.io": connection '

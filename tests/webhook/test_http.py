@@ -127,15 +127,8 @@ def test_the_seed_template_is_mutated_with_every_default_reported() -> None:
     patch = json.loads(base64.b64decode(answer["patch"]))
     assert [op["path"] for op in patch] == ["/spec/pods/0/spec"]
     assert patch[0]["value"]["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-    assert answer["warnings"] == [f"Jupyternetes default: spec.pods[0].{change}" for change in (
-        "spec.securityContext.seccompProfile.type: set to RuntimeDefault",
-        "spec.securityContext.runAsNonRoot: set to true",
-        "spec.automountServiceAccountToken: set to false",
-        "spec.containers[0].securityContext.allowPrivilegeEscalation: set to false",
-        "spec.containers[0].securityContext.capabilities.drop: set to [ALL]",
-        "spec.containers[0].resources.limits.cpu: set to 2",
-        "spec.containers[0].resources.limits.memory: set to 4Gi",
-    )]
+    assert answer["warnings"] == [f"Jupyternetes default: spec.pods[0].{change}"
+                                  for change in seeds.SEED_POD_DEFAULTS]
     assert all(len(w) <= 256 for w in answer["warnings"])
 
 
