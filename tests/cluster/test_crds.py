@@ -43,6 +43,8 @@ def test_seed_instance_applies_verbatim_as_the_hub_and_its_status_reads_back_unp
 ) -> None:
     instance_yaml = seeds.seed_yaml_blocks()[1]
     seed = yaml.safe_load(instance_yaml)
+    # The hub may create but never patch: start from no instance of that name (another test may have made one).
+    cluster.kubectl("delete", "jni", seed["metadata"]["name"], "-n", "default", "--ignore-not-found", "--wait")
     done = cluster.kubectl("apply", "-f", "-", identity=HUB, input=instance_yaml)
     assert done.returncode == 0, done.stderr
     stored = admin.get(kube.INSTANCE, seed["metadata"]["name"], "default")
