@@ -28,15 +28,22 @@ from typing import Any
 
 from report import emit
 
-from jupyternetes import kube, models, render
+from jupyternetes import constants, kube, models, render
 from jupyternetes.dev import cluster as cluster_mod
+from jupyternetes.dev import rbac
+from jupyternetes.webhook import defaults
 
 REPO = Path(__file__).resolve().parents[1]
 CONCURRENCY = 50
 
 
 def _seed_documents() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The seed's template as the webhook stores it (with the secure defaults, which the admission policies hold the
+    operator's pods to), and the seed's instance."""
     template = kube.load_manifests((REPO / "examples" / "00-seed" / "template.yaml").read_text())[0]
+    for pod in template["spec"]["pods"]:
+        # Small limits (so requests), so that a storm of thousands fits on the fake nodes, for both sides alike.
+        pod["spec"], _ = defaults.apply(pod["spec"], defaults.PodDefaults({"cpu": "10m", "memory": "16Mi"}))
     instance = kube.load_manifests((REPO / "examples" / "00-seed" / "instance.yaml").read_text())[0]
     return template, instance
 
@@ -124,8 +131,17 @@ def _rendered(namespace: str, name: str, template_namespace: str) -> render.Mani
 
 
 async def _create_plain(api: kube.AsyncKube, manifests: render.Manifests) -> None:
+    """The same objects without what marks them as Jupyternetes' (its labels and annotation, which only the operator
+    may set): what a plain client would create."""
     for obj in manifests.all():
-        await api.create(obj.manifest)
+        manifest = dict(obj.manifest)
+        meta = dict(manifest["metadata"])
+        meta["labels"] = {k: v for k, v in (meta.get("labels") or {}).items()
+                          if not k.startswith(constants.LABEL_PREFIX) and k != constants.LABEL_MANAGED_BY}
+        meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
+                               if not k.startswith(constants.LABEL_PREFIX)}
+        manifest["metadata"] = meta
+        await api.create(manifest)
 
 
 def _operator_requests(metrics_url: str) -> float:
@@ -206,6 +222,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         cluster_mod.wait_for("the operator", lambda: _operator_requests(metrics_url) >= 0, timeout=60,
                              process=operator)
         await _ensure_namespace(admin, "users")
+        for obj in rbac.hub_objects("users", cfg.hub_namespace):  # the hub creates instances, as in a cluster
+            await admin.create(obj)
+        hub = local.async_kube(cluster_mod.HUB)
         observer = Observer(admin, "users")
         observer.start()
         await asyncio.sleep(2)
@@ -216,7 +235,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             name = f"lat-{i:04d}"
             pod = _rendered("users", name, cfg.template_namespace).pods[0].name
             t0 = time.monotonic()
-            await admin.create(_instance("users", name, cfg.template_namespace))
+            await hub.create(_instance("users", name, cfg.template_namespace))
             await _wait(lambda n=name: n in observer.ready)
             added.append(observer.pod_added[pod] - t0)
             ready.append(observer.ready[name] - t0)
@@ -228,7 +247,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         async def instance(i: int) -> None:
             async with semaphore:
-                await admin.create(_instance("users", f"storm-{i:04d}", cfg.template_namespace))
+                await hub.create(_instance("users", f"storm-{i:04d}", cfg.template_namespace))
 
         await asyncio.gather(*(instance(i) for i in range(args.storm)))
         names = {f"storm-{i:04d}" for i in range(args.storm)}
@@ -249,6 +268,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "rss_mib": round(_rss_mib(operator.popen.pid), 1),  # type: ignore[union-attr]
         }
         await observer.stop()
+        await hub.aclose()
         await admin.aclose()
     finally:
         local.stop()
