@@ -76,18 +76,24 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
     status = supervisor.running_status(state_dir)
     if status is None:
         print(f"starting the local control plane in {state_dir} ...", file=sys.stderr, flush=True)
-        status = supervisor.launch(state_dir, args.timeout)
+        status = supervisor.launch(state_dir, args.timeout, args.node)
         if status.get("state") != "ready":
             print(f"jupyternetes: dev up failed: {status.get('error')}", file=sys.stderr)
             return 1
     else:
         print(f"already running in {state_dir}", file=sys.stderr)
+    if status.get("node") == "real":
+        print(f"Node: real (containerd, runc, the kubelet and kube-router on this machine; {status['node_reason']}). "
+              f"Use --node kwok for fake nodes.")
+    elif status.get("node"):
+        print(f"Node: kwok's fake nodes with the kubelet stand-in ({status['node_reason']}).")
     print(f"Kubernetes API server: {status['server']}")
     for identity, path in status["kubeconfigs"].items():
         print(f"kubeconfig ({identity}): {path}")
     if status.get("hub"):
         print(f"JupyterHub: {status['hub']}  (log in as any user name with the password "
-              f"{status['hub_user_password']!r}; the user 'admin' is an admin)")
+              f"{status['hub_user_password']!r}, also in {status['hub_password_file']}; the user 'admin' is an "
+              f"admin)")
         print(f"Hub URL and an admin API token for scripts: {state_dir / 'hub-url'}, {state_dir / 'hub-token'}")
     print(f"Try: kubectl --kubeconfig {status['kubeconfigs']['admin']} get jni,pods -A")
     print(f"Stop with: jupyternetes dev down --state-dir {state_dir}")
@@ -97,10 +103,16 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
 def cmd_dev_down(args: argparse.Namespace) -> int:
     from jupyternetes.dev import supervisor
 
+    from jupyternetes.dev import node
+
     state_dir: Path = args.state_dir.resolve()
     stopped = supervisor.shut_down(state_dir)
     if state_dir.exists():
         shutil.rmtree(state_dir, ignore_errors=True)
+    # A real node whose supervisor was killed leaves containers and host changes; take them away too.
+    if node.stale_node_left():
+        left = node.cleanup_stale()
+        print("removed what a killed real node had left" + (f"; still different: {left}" if left else ""))
     print("stopped" if stopped else f"nothing was running in {state_dir}")
     return 0
 
@@ -114,6 +126,22 @@ def cmd_dev_tools(args: argparse.Namespace) -> int:
         _fail(f"unknown tool(s) {', '.join(unknown)}; choose from {', '.join(toolchain.TOOLS)}")
     for name, path in toolchain.ensure(names).items():
         print(f"{name} {toolchain.TOOLS[name].version} {path}")
+    return 0
+
+
+def cmd_dev_images(args: argparse.Namespace) -> int:
+    from jupyternetes.dev import images, node
+
+    reason = node.why_not()
+    if reason is not None and not args.force:
+        print(f"no real node on this machine, so no images to build: {reason}", file=sys.stderr)
+        return 0
+    try:
+        built = images.ensure_all()
+    except images.ImageError as error:
+        _fail(str(error))
+    for image in built.values():
+        print(f"{image.name} {image.reference} {image.digest} {image.archive}")
     return 0
 
 
@@ -213,8 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = dev_commands.add_parser("up", help="start the local control plane in the background")
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                     help=f"where kubeconfigs, logs and data go (default: {DEFAULT_STATE_DIR})")
-    up.add_argument("--timeout", type=float, default=900.0,
-                    help="seconds to wait for start-up, including a first build of the binaries")
+    up.add_argument("--timeout", type=float, default=1800.0,
+                    help="seconds to wait for start-up, including a first build of the binaries and images")
+    up.add_argument("--node", choices=("auto", "real", "kwok"), default="auto",
+                    help="real: containerd, runc and the kubelet on this machine (needs root); kwok: fake nodes "
+                         "and a kubelet stand-in that runs servers as local processes; auto (default): real where "
+                         "this machine allows it, else kwok, saying why")
     up.set_defaults(func=cmd_dev_up)
     down = dev_commands.add_parser("down", help="stop the local control plane and remove its files")
     down.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
@@ -222,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     tools = dev_commands.add_parser("tools", help="build (once) and list the pinned Go binaries")
     tools.add_argument("names", nargs="*", help="tools to build (default: all)")
     tools.set_defaults(func=cmd_dev_tools)
+    dev_images = dev_commands.add_parser("images", help="build (once) and list the real node's images")
+    dev_images.add_argument("--force", action="store_true", help="build even where no real node can run")
+    dev_images.set_defaults(func=cmd_dev_images)
     return parser
 
 

@@ -145,6 +145,7 @@ KNOWN_TYPES: Final[dict[tuple[str, str], ResourceType]] = {
         _rt("batch/v1", "CronJob", "cronjobs"),
         _rt("coordination.k8s.io/v1", "Lease", "leases"),
         _rt("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+        _rt("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
         _rt("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
         _rt("rbac.authorization.k8s.io/v1", "Role", "roles"),
         _rt("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),

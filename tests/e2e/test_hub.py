@@ -17,6 +17,7 @@ import pytest
 from jupyternetes import kube
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import components
+from tests.support import browser
 
 pytestmark = pytest.mark.cluster
 
@@ -200,32 +201,19 @@ def test_a_hub_restart_keeps_a_running_server(stack: Stack) -> None:
 
 def test_in_a_browser_a_user_logs_in_presses_start_watches_progress_and_lands_in_jupyterlab(stack: Stack) -> None:
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                  "--disable-background-networking", "--disable-component-update"])
-        try:
-            page = browser.new_page()
-            page.goto(f"{stack.hub.url}/hub/login")
-            page.fill("input#username_input", "dana")
-            page.fill("input#password_input", components.HUB_PASSWORD)
-            page.click("#login_submit")
-            page.wait_for_url("**/hub/spawn**", timeout=30_000)
-            assert page.is_checked("input#profile-notebook")
-            page.click("input[type=submit], button[type=submit]")
-            messages: set[str] = set()
-            deadline = time.monotonic() + 120
-            while "/user/dana/" not in page.url and time.monotonic() < deadline:
-                with contextlib.suppress(PlaywrightError):  # the page navigates away once the server is up
-                    messages.update(page.locator(".progress-log-event").all_text_contents())
-                    messages.update(page.locator("#progress-message").all_text_contents())
-                page.wait_for_timeout(200)
-            assert "/user/dana/" in page.url, page.url
-            assert any("Requested notebook instance jupyter-dana" in m for m in messages), messages
-            page.wait_for_load_state("load")
-            page.wait_for_function("document.title.includes('JupyterLab')", timeout=60_000)
-        finally:
-            browser.close()
+    with browser.logged_in(stack.hub.url, "dana", components.hub_password(stack.cluster)) as page:
+        page.wait_for_url("**/hub/spawn**", timeout=30_000)
+        assert page.is_checked("input#profile-notebook")
+        page.click("input[type=submit], button[type=submit]")
+        messages: set[str] = set()
+        deadline = time.monotonic() + 120
+        while "/user/dana/" not in page.url and time.monotonic() < deadline:
+            with contextlib.suppress(PlaywrightError):  # the page navigates away once the server is up
+                messages.update(page.locator(".progress-log-event").all_text_contents())
+                messages.update(page.locator("#progress-message").all_text_contents())
+            page.wait_for_timeout(200)
+        assert "/user/dana/" in page.url, page.url
+        assert any("Requested notebook instance jupyter-dana" in m for m in messages), messages
+        page.wait_for_load_state("load")
+        page.wait_for_function("document.title.includes('JupyterLab')", timeout=60_000)

@@ -48,6 +48,8 @@ OFFICER_GROUP: Final = "jupyternetes:security-officers"
 SERVICE_CIDR: Final = "10.96.0.0/16"
 SERVICE_IP: Final = "10.96.0.1"
 DEFAULT_NODE_COUNT: Final = 2
+#: The real node's name (`jupyternetes.dev.node`), where the provisioner puts local volumes when there is one.
+REAL_NODE_NAME: Final = "jupyternetes-node"
 #: Long enough for a working day of `dev up`; tests stop far sooner.
 TOKEN_SECONDS: Final = 7 * 24 * 3600
 
@@ -178,6 +180,9 @@ class ClusterConfig:
     #: Bind the chart's ValidatingAdmissionPolicies to the local identities (off for a cluster the chart is installed
     #: into, since the chart brings its own bindings).
     admission_policies: bool = True
+    #: Prepare the API server for a real kubelet (`jupyternetes.dev.node`): it verifies the kubelet's serving
+    #: certificate and reaches it by InternalIP for logs and exec.
+    real_node: bool = False
 
 
 @dataclass
@@ -287,6 +292,8 @@ class LocalCluster:
             "kube-scheduler": ("system:kube-scheduler", []),
             # kwok plays every kubelet at once, so no single node identity fits it.
             "kwok": ("kwok-controller", ["system:masters"]),
+            # The API server's identity towards kubelets (logs, exec, port-forward).
+            "kube-apiserver-kubelet-client": ("kube-apiserver-kubelet-client", []),
         }
         for name, (user, groups) in clients.items():
             pki.issue(ca, user, organizations=groups, client=True).write(d / f"{name}.crt", d / f"{name}.key")
@@ -357,7 +364,11 @@ class LocalCluster:
                 "--bind-address=127.0.0.1", f"--secure-port={port}", "--advertise-address=127.0.0.1",
                 f"--tls-cert-file={d / 'apiserver.crt'}", f"--tls-private-key-file={d / 'apiserver.key'}",
                 f"--client-ca-file={d / 'ca.crt'}",
-                "--authorization-mode=RBAC",
+                "--authorization-mode=Node,RBAC",
+                f"--kubelet-client-certificate={d / 'kube-apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={d / 'kube-apiserver-kubelet-client.key'}",
+                "--kubelet-preferred-address-types=InternalIP",
+                *([f"--kubelet-certificate-authority={d / 'ca.crt'}"] if self.config.real_node else []),
                 "--anonymous-auth=false",
                 "--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,"
                 "ResourceQuota,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,NodeRestriction",
@@ -427,8 +438,10 @@ class LocalCluster:
             "--node-ip=127.0.0.1",
             "--node-lease-duration-seconds=40",
         ])
+        local_volumes = [f"--local-node={REAL_NODE_NAME}", f"--volume-dir={self.state_dir / 'volumes'}"]
         self.spawn("provisioner", [sys.executable, "-m", "jupyternetes.dev.provisioner",
-                                    f"--kubeconfig={d / 'kwok.kubeconfig'}"])
+                                    f"--kubeconfig={d / 'kwok.kubeconfig'}",
+                                    *(local_volumes if self.config.real_node else [])])
 
     # Bootstrap -------------------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import ssl
 import sys
 import urllib.request
@@ -16,8 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import yaml
+
 from jupyternetes import admission, kube, pki, sealing
-from jupyternetes.dev import cluster, rbac, toolchain
+from jupyternetes.dev import cluster, images, rbac, toolchain
+from jupyternetes.dev.node import RealNode
 
 REPO_POLICIES: Final = Path(__file__).resolve().parents[3] / "policies"
 PACKAGED_POLICIES: Final = Path(__file__).resolve().parents[1] / "_data" / "policies"
@@ -29,6 +33,24 @@ MWC: Final = kube.KNOWN_TYPES[("admissionregistration.k8s.io/v1", "MutatingWebho
 def policy_dir() -> Path:
     """The policies shipped with Jupyternetes (the repository's `policies/`, or the copy inside a wheel)."""
     return PACKAGED_POLICIES if PACKAGED_POLICIES.is_dir() else REPO_POLICIES
+
+
+def policies_allowing(local: cluster.LocalCluster, repositories: list[str], require_digest: bool = False) -> Path:
+    """A copy of the shipped policies whose data also allows `repositories` (globs), in the cluster's state
+    directory: the real node's locally built images come from `localhost/jupyternetes/`, which no shipped policy
+    allows."""
+    target = local.state_dir / "policies"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(policy_dir(), target)
+    data_file = target / "data.yaml"
+    data = yaml.safe_load(data_file.read_text())
+    allowed = data["jupyternetes"]["config"]["images"]["allowed"]
+    allowed += [repository for repository in repositories if repository not in allowed]
+    if require_digest:
+        data["jupyternetes"]["config"]["images"]["require_digest"] = True
+    data_file.write_text("# Written by jupyternetes.dev.components: the shipped policy data, plus the real node's "
+                         "local images.\n" + yaml.safe_dump(data, sort_keys=False))
+    return target
 
 
 def operator_user(local: cluster.LocalCluster) -> str:
@@ -200,15 +222,28 @@ c.JupyternetesSpawner.server_networks = [{pod_network!r}]
 {extra}
 """
 
-HUB_PASSWORD: Final = "jupyternetes"
+def hub_password(local: cluster.LocalCluster) -> str:
+    """The local hub's shared password (DummyAuthenticator), random for each control plane and kept in its state
+    directory (mode 0600): a published password would let any notebook, which can reach the hub's API on a real
+    node, log in as any user, admin included."""
+    path = local.state_dir / "hub-password"
+    if not path.exists():
+        pki.write_private(path, secrets.token_urlsafe(12).encode())
+    return path.read_text()
+
+
 HUB_TEMPLATE: Final = "jupyter-notebook"
 HUB_TEMPLATE_FILE: Final = Path(__file__).resolve().parents[3] / "examples" / "10-hub-notebook" / "template.yaml"
 
 
-def install_hub_template(local: cluster.LocalCluster) -> None:
-    """The notebook template the local hub uses, applied by the security officer (through the webhook)."""
+def install_hub_template(local: cluster.LocalCluster, image: str | None = None) -> None:
+    """The notebook template the local hub uses, applied by the security officer (through the webhook); on a real
+    node with the notebook image built here (`image`)."""
     template = kube.load_manifests(HUB_TEMPLATE_FILE.read_text(), str(HUB_TEMPLATE_FILE))[0]
     template["metadata"]["namespace"] = local.config.template_namespace
+    if image:
+        for container in template["spec"]["pods"][0]["spec"]["containers"]:
+            container["image"] = image
     with local.kube(cluster.OFFICER) as officer:
         try:
             officer.create(template)
@@ -217,7 +252,7 @@ def install_hub_template(local: cluster.LocalCluster) -> None:
 
 
 def write_hub_config(local: cluster.LocalCluster, name: str, port: int, extra: str = "",
-                     start_timeout: int = 120) -> tuple[Path, str]:
+                     start_timeout: int = 120, hub_ip: str = "127.0.0.1") -> tuple[Path, str]:
     """A jupyterhub_config.py for the local hub; returns its path and the admin API token."""
     directory = local.state_dir / name
     directory.mkdir(parents=True, exist_ok=True)
@@ -234,7 +269,7 @@ def write_hub_config(local: cluster.LocalCluster, name: str, port: int, extra: s
     fixed = json.loads(addresses.read_text())
     config = directory / "jupyterhub_config.py"
     config.write_text(HUB_CONFIG.format(
-        password=HUB_PASSWORD, bind_url=f"http://127.0.0.1:{port}", hub_bind_url=f"http://127.0.0.1:{fixed['hub']}",
+        password=hub_password(local), bind_url=f"http://127.0.0.1:{port}", hub_bind_url=f"http://{hub_ip}:{fixed['hub']}",
         proxy=str(toolchain.ensure_npm("configurable-http-proxy")),
         proxy_api=f"http://127.0.0.1:{fixed['proxy_api']}",
         proxy_token=fixed["proxy_token"], db_url=f"sqlite:///{directory / 'jupyterhub.sqlite'}",
@@ -248,10 +283,12 @@ def write_hub_config(local: cluster.LocalCluster, name: str, port: int, extra: s
 
 
 def start_hub(local: cluster.LocalCluster, name: str = "jupyterhub", port: int | None = None,
-              extra: str = "", start_timeout: int = 120, env: dict[str, str] | None = None) -> Hub:
-    """JupyterHub with the Jupyternetes spawner and configurable-http-proxy, as the hub's own identity."""
+              extra: str = "", start_timeout: int = 120, env: dict[str, str] | None = None,
+              hub_ip: str = "127.0.0.1") -> Hub:
+    """JupyterHub with the Jupyternetes spawner and configurable-http-proxy, as the hub's own identity. Its API
+    listens on `hub_ip`: loopback for the kubelet stand-in, the node's address for servers in real containers."""
     port = port or cluster.free_port()
-    config, token = write_hub_config(local, name, port, extra, start_timeout)
+    config, token = write_hub_config(local, name, port, extra, start_timeout, hub_ip)
     process = local.spawn(name, [sys.executable, "-m", "jupyterhub", "-f", str(config)],
                           env={**os.environ, **env} if env else None)
     url = f"http://127.0.0.1:{port}"
@@ -260,14 +297,18 @@ def start_hub(local: cluster.LocalCluster, name: str = "jupyterhub", port: int |
     return Hub(process, url, f"{url}/hub/api", token, config)
 
 
-def start_all(local: cluster.LocalCluster) -> dict[str, Any]:
-    """OPA, the webhook, the operator, the kubelet stand-in and JupyterHub: what `jupyternetes dev up` runs."""
-    _, opa_url = start_opa(local)
-    webhook = start_webhook(local, opa_url)
+def start_all(local: cluster.LocalCluster, real_node: RealNode | None = None) -> dict[str, Any]:
+    """OPA, the webhook, the operator and JupyterHub, with the kubelet stand-in unless servers run on `real_node`:
+    what `jupyternetes dev up` runs."""
+    policies = policies_allowing(local, [f"{images.REGISTRY}/*"]) if real_node else None
+    _, opa_url = start_opa(local, policies)
+    webhook = start_webhook(local, opa_url, policies)
     start_operator(local)
-    start_kubelet(local)
-    install_hub_template(local)
-    hub = start_hub(local)
+    if real_node is None:
+        start_kubelet(local)
+    install_hub_template(local, real_node.images["notebook"].reference if real_node else None)
+    hub = start_hub(local, hub_ip=real_node.node_ip if real_node else "127.0.0.1")
     (local.state_dir / "hub-url").write_text(hub.url + "\n")
     pki.write_private(local.state_dir / "hub-token", hub.token.encode() + b"\n")
-    return {"opa": opa_url, "webhook": webhook.url, "hub": hub.url, "hub_user_password": HUB_PASSWORD}
+    return {"opa": opa_url, "webhook": webhook.url, "hub": hub.url, "hub_user_password": hub_password(local),
+            "hub_password_file": str(local.state_dir / "hub-password")}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from jupyternetes.dev import cluster, components
+from jupyternetes.dev.node import RealNode
 
 STATUS_FILE: Final = "status.json"
 DEV_POD_CIDR_PREFIX: Final = "127.1"
@@ -56,7 +57,24 @@ def running_status(state_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-def launch(state_dir: Path, timeout: float) -> dict[str, Any]:
+NODE_CHOICES: Final = ("auto", "real", "kwok")
+
+
+def choose_node(requested: str) -> tuple[str, str]:
+    """Which node kind to run and why: `real` where the machine allows it (or when asked), else `kwok`."""
+    from jupyternetes.dev import node
+
+    if requested == "kwok":
+        return "kwok", "asked for with --node kwok"
+    reason = node.why_not()
+    if reason is None:
+        return "real", "this machine can run a real node" if requested == "auto" else "asked for with --node real"
+    if requested == "real":
+        raise node.NodeError(f"--node real: this machine cannot run a real node: {reason}")
+    return "kwok", f"no real node here: {reason}"
+
+
+def launch(state_dir: Path, timeout: float, node_kind: str = "auto") -> dict[str, Any]:
     """Start a detached supervisor and wait until it reports ready or failed."""
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
@@ -64,7 +82,8 @@ def launch(state_dir: Path, timeout: float) -> dict[str, Any]:
     log = open(state_dir / "logs" / "supervisor.log", "ab")  # noqa: SIM115 - inherited by the child
     try:
         child = subprocess.Popen(
-            [sys.executable, "-m", "jupyternetes.dev.supervisor", "--state-dir", str(state_dir)],
+            [sys.executable, "-m", "jupyternetes.dev.supervisor", "--state-dir", str(state_dir),
+             "--timeout", str(timeout), "--node", node_kind],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     finally:
@@ -101,23 +120,39 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jupyternetes.dev.supervisor")
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--node", choices=NODE_CHOICES, default="auto")
     args = parser.parse_args(argv)
     state_dir: Path = args.state_dir.resolve()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    # Pods get loopback IPs, so the kubelet stand-in can run notebook servers where the hub's proxy finds them.
-    local = cluster.LocalCluster(state_dir, cluster.ClusterConfig(pod_cidr_prefix=DEV_POD_CIDR_PREFIX),
-                                 die_with_parent=True, remove_state_on_stop=True)
     try:
-        local.start(args.timeout)
-        endpoints = components.start_all(local)
-    except Exception as error:  # noqa: BLE001 - reported to `dev up`, which prints it
-        local.remove_state_on_stop = False
-        local.stop()
+        kind, why = choose_node(args.node)
+    except RuntimeError as error:
         _write_status(state_dir, state="failed", error=str(error))
         return 1
-    _write_status(state_dir, state="ready", server=local.server, **endpoints,
+    if kind == "real":
+        # Pods run in real containers on one real node, with addresses on its bridge.
+        config = cluster.ClusterConfig(nodes=0, real_node=True)
+    else:
+        # Pods get loopback IPs, so the kubelet stand-in can run notebook servers where the hub's proxy finds them.
+        config = cluster.ClusterConfig(pod_cidr_prefix=DEV_POD_CIDR_PREFIX)
+    local = cluster.LocalCluster(state_dir, config, die_with_parent=True, remove_state_on_stop=True)
+    real = None
+    try:
+        local.start(args.timeout)
+        if kind == "real":
+            real = RealNode(local)
+            real.start(args.timeout)
+        endpoints = components.start_all(local, real)
+    except Exception as error:  # noqa: BLE001 - reported to `dev up`, which prints it
+        if real is not None:
+            real.stop()
+        local.remove_state_on_stop = False
+        local.stop()
+        _write_status(state_dir, state="failed", error=str(error), node=kind, node_reason=why)
+        return 1
+    _write_status(state_dir, state="ready", server=local.server, **endpoints, node=kind, node_reason=why,
                   kubeconfigs={identity: str(local.kubeconfig(identity)) for identity in cluster.IDENTITIES})
     dead: list[str] = []
     try:
@@ -129,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         if dead:
             # Keep the logs for whoever investigates; `dev down` or a new `dev up` clears them.
             local.remove_state_on_stop = False
+        if real is not None:
+            real.stop()
         local.stop()
     if dead:
         _write_status(state_dir, state="failed", error=f"component(s) exited: {', '.join(dead)}; see "

@@ -33,6 +33,20 @@ HELM_VERSION: Final = "v3.22.0"
 #: scheduled start.
 VEGETA_VERSION: Final = "v12.13.0"
 CERT_MANAGER_VERSION: Final = "v1.21.2"  # only its CRDs, to check the chart's cert-manager objects offline
+#: The real node's container runtime. containerd 2.x is what Kubernetes 1.36+ supports; Debian 12 ships 1.6 (end of
+#: life), so it is built from its Go module like everything else.
+CONTAINERD_VERSION: Final = "v2.4.2"
+#: NetworkPolicy enforcement on the real node (its firewall controller only). v2.1.0 is the newest version the Go
+#: module proxy serves here; its vulnerable Go dependencies are raised to fixed versions at build time
+#: (`KUBE_ROUTER_DEPENDENCY_FLOOR`), as distributions that ship it do.
+KUBE_ROUTER_VERSION: Final = "v2.1.0"
+KUBE_ROUTER_DEPENDENCY_FLOOR: Final = {
+    "golang.org/x/net": "v0.56.0",
+    "golang.org/x/crypto": "v0.52.0",
+    "golang.org/x/sys": "v0.46.0",
+    "golang.org/x/text": "v0.39.0",
+    "google.golang.org/protobuf": "v1.36.10",
+}
 
 GO_BUILD_TIMEOUT: Final = 3600.0
 
@@ -73,6 +87,10 @@ class Tool:
     replaces: dict[str, str] = field(default_factory=dict)
     ldflags: tuple[str, ...] = ()
     main_go: str | None = None
+    #: Binaries of one project share a directory (`containerd`, its shim and `ctr`).
+    family: str | None = None
+    #: Build tags, for example to leave out code that needs cgo.
+    tags: tuple[str, ...] = ()
 
     @property
     def directory(self) -> Path:
@@ -80,6 +98,8 @@ class Tool:
 
     @property
     def group(self) -> str:
+        if self.family:
+            return self.family
         return "kubernetes" if self.package.startswith("k8s.io/kubernetes/") else self.name
 
     @property
@@ -117,6 +137,43 @@ func main() {
 """
 
 
+_PAUSE_MAIN: Final = """\
+// Built by jupyternetes.dev.toolchain: the pod sandbox's process (what Kubernetes' pause image runs). It holds the
+// pod's namespaces, reaps orphaned children and exits on SIGINT or SIGTERM.
+package main
+
+import (
+\t"os"
+\t"os/signal"
+\t"syscall"
+)
+
+func main() {
+\tstop := make(chan os.Signal, 1)
+\tsignal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+\tchildren := make(chan os.Signal, 16)
+\tsignal.Notify(children, syscall.SIGCHLD)
+\tfor {
+\t\tselect {
+\t\tcase <-stop:
+\t\t\tos.Exit(0)
+\t\tcase <-children:
+\t\t\tfor {
+\t\t\t\tvar status syscall.WaitStatus
+\t\t\t\tpid, err := syscall.Wait4(-1, &status, syscall.WNOHANG, nil)
+\t\t\t\tif pid <= 0 || err != nil {
+\t\t\t\t\tbreak
+\t\t\t\t}
+\t\t\t}
+\t\t}
+\t}
+}
+"""
+
+#: Version of the pause program above; bump it when the program changes.
+PAUSE_VERSION: Final = "v1"
+
+
 def kubernetes_staging_modules() -> list[str]:
     """The `k8s.io/*` staging modules that k8s.io/kubernetes requires at v0.0.0 and replaces with local paths.
 
@@ -150,9 +207,33 @@ def kubernetes_tool(name: str) -> Tool:
     )
 
 
+def containerd_tool(name: str) -> Tool:
+    module = "github.com/containerd/containerd/v2"
+    return Tool(
+        name=name,
+        version=CONTAINERD_VERSION,
+        package=f"{module}/cmd/{name}",
+        requires={module: CONTAINERD_VERSION},
+        ldflags=("-s", "-w", f"-X {module}/version.Version={CONTAINERD_VERSION}",
+                 f"-X {module}/version.Package=github.com/containerd/containerd/v2"),
+        family="containerd",
+        tags=("no_btrfs", "no_devmapper", "no_zfs", "no_aufs"),
+    )
+
+
 TOOLS: Final[dict[str, Tool]] = {
     **{name: kubernetes_tool(name) for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler",
-                                                "kubectl")},
+                                                "kubectl", "kubelet", "kube-proxy")},
+    **{name: containerd_tool(name) for name in ("containerd", "containerd-shim-runc-v2", "ctr")},
+    "kube-router": Tool(
+        name="kube-router",
+        version=KUBE_ROUTER_VERSION,
+        package="github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
+        requires={"github.com/cloudnativelabs/kube-router/v2": KUBE_ROUTER_VERSION, **KUBE_ROUTER_DEPENDENCY_FLOOR},
+        ldflags=("-s", "-w", f"-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version={KUBE_ROUTER_VERSION}"),
+    ),
+    "pause": Tool(name="pause", version=PAUSE_VERSION, package=".", requires={}, ldflags=("-s", "-w"),
+                  main_go=_PAUSE_MAIN),
     "etcd": Tool(
         name="etcd",
         version=ETCD_VERSION,
@@ -193,6 +274,8 @@ TOOLS: Final[dict[str, Tool]] = {
 
 #: The tools the local control plane needs.
 CONTROL_PLANE_TOOLS: Final = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl")
+#: The tools a real node needs on top of the control plane's.
+NODE_TOOLS: Final = ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "kube-router", "pause")
 
 
 def _run(command: list[str], cwd: Path, timeout: float = GO_BUILD_TIMEOUT) -> str:
@@ -261,8 +344,9 @@ def build(tool: Tool, log: bool = True) -> Path:
         started = time.monotonic()
         tool.directory.mkdir(parents=True, exist_ok=True)
         partial = tool.directory / f".{tool.name}.partial"
+        tags = ["-tags", ",".join(tool.tags)] if tool.tags else []
         _run(
-            ["go", "build", "-trimpath", "-ldflags", " ".join(tool.ldflags), "-o", str(partial), tool.package],
+            ["go", "build", "-trimpath", *tags, "-ldflags", " ".join(tool.ldflags), "-o", str(partial), tool.package],
             cwd=work,
         )
         partial.rename(tool.path)
