@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import signal
 import ssl
 import threading
 import time
@@ -69,11 +70,17 @@ def _served_certificate(port: int) -> str | None:
 
 
 def test_two_replicas_rotate_their_shared_certificate_under_operator_load_and_lose_no_request(
-    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, tmp_path: Path
+    cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The chart's default: two webhook replicas behind one Service (here a TCP balancer on loopback), one Secret.
     Certificates live 35 seconds and are rotated 17 seconds before they expire: at least two rotations in 45
-    seconds, while the operator creates PVCs and pods for a stream of instances and an officer sends dry runs."""
+    seconds, while the operator creates PVCs and pods for a stream of instances and an officer sends dry runs.
+    The serving key is on disk only while a TLS context loads it: nothing is left in the replicas' temporary
+    directory while they serve, or after they are killed."""
+    webhook_tmp = tmp_path / "webhook-tmp"
+    webhook_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(webhook_tmp))
     settings = {"certificate_days": 35 / 86400, "rotate_before_days": 17 / 86400, "check_interval_seconds": 0.5}
     outcomes: list[str] = []
     served: dict[int, list[str]] = {}
@@ -144,12 +151,17 @@ def test_two_replicas_rotate_their_shared_certificate_under_operator_load_and_lo
                     _served_certificate(port) == in_the_secret() for port in ports), timeout=20, interval=0.3)
                 api_failures = processes.metric(metrics_port, "jupyternetes_operator_api_requests_total",
                                                 status="500")
+                left_while_serving = sorted(str(p) for p in webhook_tmp.rglob("*"))
                 created = processes.metric(metrics_port, "jupyternetes_operator_api_requests_total", method="POST",
                                            status="201")
             connections = dict(balancer.connections)
     finally:
+        for replica in replicas:
+            replica.process.signal(signal.SIGKILL)
         stop(cluster, *(r.process for r in replicas), opa)
         components.unregister_webhook(admin)
+    assert left_while_serving == []
+    assert sorted(str(p) for p in webhook_tmp.rglob("*")) == [], "a killed replica left its key behind"
     failures = [o for o in outcomes if o != "ok"]
     unavailable = [n for n in names if "AdmissionUnavailable" in reasons(admin, namespace, n)]
     for port in ports:

@@ -238,6 +238,22 @@ class TestWorkloads:
         verdict = await _judge().workload(_request("pods", pod, user=OPERATOR))
         assert verdict.allowed, verdict.message()
 
+    @pytest.mark.parametrize(("image", "policy"), [
+        ("quay.io/jupyter/base-notebook", "Always"),
+        ("quay.io/jupyter/base-notebook:latest", "Always"),
+        ("quay.io/jupyter/base-notebook:2026-11-16", "IfNotPresent"),
+        ("localhost:5000/notebook", "Always"),
+        ("quay.io/jupyter/base-notebook@sha256:" + "a" * 64, "IfNotPresent"),
+        ("quay.io/jupyter/base-notebook:latest@sha256:" + "a" * 64, "Always"),
+    ], ids=["bare", "latest", "tag", "registry-port", "digest", "latest-and-digest"])
+    def test_the_api_servers_pull_policy_default_is_computed_as_kubernetes_does(self, image: str,
+                                                                                policy: str) -> None:
+        """Kubernetes defaults to Always only for the tag `latest` (a bare name means latest); an image pinned by
+        digest alone has no tag, so IfNotPresent. Found on the real node, where images are pinned by digest."""
+        from jupyternetes.webhook import compare
+
+        assert compare._pull_policy({"image": image}) == policy
+
     async def test_a_pod_for_an_instance_that_does_not_exist(self) -> None:
         verdict = await _judge(with_objects=False).workload(_request("pods", _rendered("Pod"), user=OPERATOR))
         assert "no instance default/8dc366d8a0f05869bfdb6e7eb3d83f65 exists" in verdict.message()

@@ -38,7 +38,13 @@ class Cache:
     # Instances and templates -----------------------------------------------------------------------------------
 
     def put_instance(self, body: dict[str, Any]) -> InstanceKey:
+        """Store an instance from the watch; a late event for an older instance of the same name (deleted and made
+        again, the events handled out of order) never replaces the newer one."""
         key = _key(body)
+        cached = self.instances.get(key)
+        if cached is not None and _uid(cached) != _uid(body) and \
+                _resource_version(cached) > _resource_version(body):
+            return key
         self.instances[key] = body
         return key
 
@@ -48,8 +54,13 @@ class Cache:
         if _resource_version(body) >= _resource_version(self.instances.get(key)):
             self.instances[key] = body
 
-    def drop_instance(self, body: Mapping[str, Any]) -> InstanceKey:
+    def drop_instance(self, body: Mapping[str, Any]) -> InstanceKey | None:
+        """Forget a deleted instance; returns its key, or None when the name already belongs to a newer instance
+        (its deletion arrived after the newer one's creation), which stays."""
         key = _key(body)
+        cached = self.instances.get(key)
+        if cached is not None and _uid(cached) != _uid(body):
+            return None
         self.instances.pop(key, None)
         return key
 
@@ -89,3 +100,7 @@ class Cache:
         meta = body.get("metadata") or {}
         name = (meta.get("annotations") or {}).get(constants.ANNOTATION_INSTANCE_NAME)
         return (meta.get("namespace") or "", name) if name else None
+
+
+def _uid(body: Mapping[str, Any] | None) -> str | None:
+    return ((body or {}).get("metadata") or {}).get("uid")

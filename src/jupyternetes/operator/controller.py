@@ -51,7 +51,8 @@ class Controller:
     def on_instance(self, event_type: str | None, body: dict[str, Any]) -> None:
         if event_type == "DELETED":
             key = self.cache.drop_instance(body)
-            self.queue.forget(key)
+            if key is not None:
+                self.queue.forget(key)
             return
         self.queue.add(self.cache.put_instance(body))
 

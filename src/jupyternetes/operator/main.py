@@ -22,6 +22,7 @@ from jupyternetes.operator.settings import OperatorSettings
 logger = logging.getLogger(__name__)
 
 EXIT_LOST_LEASE = 3
+EXIT_FAILED = 1
 
 
 async def _first(*awaitables: asyncio.Future[object] | asyncio.Task[object]) -> None:
@@ -78,6 +79,9 @@ async def run(settings: OperatorSettings) -> int:
             clusterwide=not namespaces,
             namespaces=namespaces,
             stop_flag=stop_flag,
+            # Our own identity: kopf's default asks the password database for the user, and a container's
+            # numeric user (65532) has no entry there.
+            identity=identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
             liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None,
         ), name="kopf")
         # kopf takes over SIGINT/SIGTERM from here on and ends `operator` when one arrives.
@@ -89,6 +93,10 @@ async def run(settings: OperatorSettings) -> int:
         if not operator.done():
             stop_flag.set()
             await operator
+        if not operator.cancelled() and operator.exception() is not None:
+            logger.error("the operator stopped with an error; exiting so that it restarts",
+                         exc_info=operator.exception())
+            return EXIT_FAILED
         if lost.is_set():
             logger.error("the leader lease was lost; exiting so that this replica restarts as a candidate")
             return EXIT_LOST_LEASE

@@ -68,6 +68,10 @@ def new_material(settings: WebhookSettings, previous: Material | None, validity:
     return Material(ca, serving, bundle)
 
 
+#: Attempts at writing a webhook configuration that other replicas are writing too.
+CONFLICT_ATTEMPTS: Final = 5
+
+
 class CertificateManager:
     def __init__(self, api: kube.AsyncKube | None, settings: WebhookSettings) -> None:
         self.api = api
@@ -76,16 +80,24 @@ class CertificateManager:
         self.rotate_before = datetime.timedelta(days=settings.rotate_before_days)
         self.context: ssl.SSLContext | None = None
         self.current: Material | None = None
-        self._files = tempfile.TemporaryDirectory(prefix="jupyternetes-webhook-tls-")
+        # The serving key exists as a file only while a TLS context loads it (ssl has no way to load a key from
+        # memory): written to a private temporary directory, removed as soon as the context has it.
+        self._files: tempfile.TemporaryDirectory[str] | None = None
         self._external_stamp: tuple[float, float] | None = None
 
-    @property
-    def cert_file(self) -> Path:
-        return Path(self._files.name) / "tls.crt"
+    def _write_files(self, material: Material) -> tuple[Path, Path]:
+        if self._files is None:
+            self._files = tempfile.TemporaryDirectory(prefix="jupyternetes-webhook-tls-")
+        cert_file, key_file = Path(self._files.name) / "tls.crt", Path(self._files.name) / "tls.key"
+        cert_file.write_bytes(material.serving.cert_pem + material.ca.cert_pem)
+        pki.write_private(key_file, material.serving.key_pem)
+        return cert_file, key_file
 
-    @property
-    def key_file(self) -> Path:
-        return Path(self._files.name) / "tls.key"
+    def discard_files(self) -> None:
+        """Remove the certificate and key files, once whatever needed them has loaded them."""
+        if self._files is not None:
+            self._files.cleanup()
+            self._files = None
 
     # Start-up ------------------------------------------------------------------------------------------------
 
@@ -97,11 +109,13 @@ class CertificateManager:
         material = await self._load_or_create()
         self._use(material, load_context=False)
         await self._publish_bundle(material.bundle)
-        return self.cert_file, self.key_file
+        return self._write_files(material)
 
     def attach(self, context: ssl.SSLContext) -> None:
-        """The live TLS context that the server uses; later certificates are loaded into it."""
+        """The live TLS context that the server uses (it has loaded the files `prepare` wrote, which go now); later
+        certificates are loaded into it."""
         self.context = context
+        self.discard_files()
 
     # The loop ------------------------------------------------------------------------------------------------
 
@@ -158,10 +172,12 @@ class CertificateManager:
         return self.settings.tls_cert_file.stat().st_mtime, self.settings.tls_key_file.stat().st_mtime
 
     def _use(self, material: Material, load_context: bool = True) -> None:
-        self.cert_file.write_bytes(material.serving.cert_pem + material.ca.cert_pem)
-        pki.write_private(self.key_file, material.serving.key_pem)
         if load_context and self.context is not None:
-            self.context.load_cert_chain(self.cert_file, self.key_file)
+            cert_file, key_file = self._write_files(material)
+            try:
+                self.context.load_cert_chain(cert_file, key_file)
+            finally:
+                self.discard_files()
         self.current = material
 
     async def _read_secret(self) -> Material | None:
@@ -204,18 +220,30 @@ class CertificateManager:
             return
         encoded = base64.b64encode(bundle).decode()
         for rt in (VALIDATING, MUTATING):
-            try:
-                configuration = await self.api.get(rt, self.settings.configuration_name)
-            except kube.NotFound:
-                logger.error("webhook configuration %s/%s does not exist; the API server cannot call this webhook",
-                             rt.kind, self.settings.configuration_name)
-                continue
-            changed = False
-            for webhook in configuration.get("webhooks") or []:
-                client: dict[str, Any] = webhook.setdefault("clientConfig", {})
-                if client.get("caBundle") != encoded:
-                    client["caBundle"] = encoded
-                    changed = True
-            if changed:
-                await self.api.request("PUT", rt.path(None, self.settings.configuration_name), body=configuration)
+            # Replicas start together and write the same configuration: on a conflict, read it again and retry.
+            for _attempt in range(CONFLICT_ATTEMPTS):
+                try:
+                    configuration = await self.api.get(rt, self.settings.configuration_name)
+                except kube.NotFound:
+                    logger.error("webhook configuration %s/%s does not exist; the API server cannot call this "
+                                 "webhook", rt.kind, self.settings.configuration_name)
+                    break
+                changed = False
+                for webhook in configuration.get("webhooks") or []:
+                    client: dict[str, Any] = webhook.setdefault("clientConfig", {})
+                    if client.get("caBundle") != encoded:
+                        client["caBundle"] = encoded
+                        changed = True
+                if not changed:
+                    break
+                try:
+                    await self.api.request("PUT", rt.path(None, self.settings.configuration_name),
+                                           body=configuration)
+                    break
+                except kube.Conflict:
+                    logger.info("%s %s changed while it was being updated; reading it again", rt.kind,
+                                self.settings.configuration_name)
+            else:
+                raise kube.Conflict(409, "Conflict", f"{rt.kind} {self.settings.configuration_name} kept changing; "
+                                    f"its caBundle was not written after {CONFLICT_ATTEMPTS} attempts")
 

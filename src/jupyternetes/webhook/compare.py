@@ -31,9 +31,11 @@ _DEFAULT_TOLERATIONS: Final = (
 
 
 def _pull_policy(container: Mapping[str, Any]) -> str:
-    image = str(container.get("image", "")).split("@")[0]
-    last = image.rsplit("/", 1)[-1]
-    tag = last.split(":", 1)[1] if ":" in last else "latest"
+    """The API server's default imagePullPolicy: Always for `:latest` or a bare name (which means latest), else
+    IfNotPresent; an image pinned by digest alone has no tag, so it is IfNotPresent."""
+    name, _, digest = str(container.get("image", "")).partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else ("" if digest else "latest")
     return "Always" if tag == "latest" else "IfNotPresent"
 
 

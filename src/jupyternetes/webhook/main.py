@@ -57,6 +57,7 @@ async def run(settings: WebhookSettings) -> None:
         cert_task = asyncio.create_task(certs.run(), name="certificates")
     logger.info("serving admission reviews on %s:%d (%s)", settings.host, settings.port,
                 "HTTP, development only" if settings.insecure_http else "HTTPS")
+    certs.discard_files()  # loaded into the context above (or never to be used)
     try:
         await uvicorn.Server(config).serve()
     finally:
