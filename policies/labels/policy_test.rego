@@ -25,3 +25,10 @@ test_a_template_pods_labels_are_named_by_their_template_path if {
 	some d in labels.deny with input as doc with data.jupyternetes.config as config
 	d.path == "spec.pods[0].labels[\"component\"]"
 }
+
+test_the_shipped_data_keeps_notebooks_from_reaching_each_other_through_z2jh_labels if {
+	# The shipped data (policies/data.yaml): z2jh's singleuser policy admits any pod with this label to every notebook.
+	some d in labels.deny with input as pod({"hub.jupyter.org/network-access-singleuser": "true"})
+	contains(d.message, "network-access-singleuser")
+	count(labels.deny) == 0 with input as pod({"hub.jupyter.org/network-access-hub": "true"})
+}

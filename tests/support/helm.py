@@ -11,6 +11,8 @@ import yaml
 from jupyternetes.dev import toolchain
 
 CHART: Final = Path(__file__).resolve().parents[2] / "charts" / "jupyternetes"
+#: The shipped policy data, which the chart's webhook.policyData is merged over.
+POLICY_DATA: Final = Path(__file__).resolve().parents[2] / "policies" / "data.yaml"
 KUBE_VERSION: Final = toolchain.KUBERNETES_VERSION.removeprefix("v")
 
 

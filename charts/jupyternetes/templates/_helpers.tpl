@@ -29,7 +29,20 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "jupyternetes.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
+
+{{- define "jupyternetes.opaImage" -}}
+{{- $image := .Values.webhook.opa.image -}}
+{{- if $image.digest -}}
+{{ $image.repository }}@{{ $image.digest }}
+{{- else -}}
+{{ $image.repository }}:{{ $image.tag }}
+{{- end -}}
 {{- end -}}
 
 {{- define "jupyternetes.templateNamespace" -}}
