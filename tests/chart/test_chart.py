@@ -112,7 +112,9 @@ class TestSecurityShape:
         policies = helm.by_kind(helm.rendered("ci/hardened-values.yaml"), "NetworkPolicy")
         webhook = policies[("jupyternetes", "jupyternetes-webhook")]["spec"]
         assert {p["port"] for rule in webhook["ingress"] for p in rule["ports"]} == {8443, 8282}
-        for policy in policies.values():
+        components = {key: policy for key, policy in policies.items() if key[0] == "jupyternetes"}
+        assert set(components) == {("jupyternetes", "jupyternetes-webhook"), ("jupyternetes", "jupyternetes-operator")}
+        for policy in components.values():
             egress = policy["spec"]["egress"]
             assert [peer for rule in egress for peer in rule["to"]] == [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
             assert {p["port"] for rule in egress for p in rule["ports"]} == {443, 6443}
@@ -193,7 +195,7 @@ class TestSameAsTheCode:
                     if o["kind"] in kinds or o["metadata"]["name"].endswith("-admission-policies")}
 
         chart, local = index(manifests), index(dev)
-        assert len(local) == 11  # five policies, five bindings, one parameter ConfigMap
+        assert len(local) == 13  # six policies, six bindings, one parameter ConfigMap
         assert chart == local
 
     def test_notebooks_can_run_in_a_namespace_of_their_own_out_of_the_operators_reach_of_the_hub(self) -> None:

@@ -23,8 +23,8 @@ def _opa(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_every_policy_folder_has_tests_and_both_samples() -> None:
-    assert POLICY_FOLDERS == ["credentials", "identity", "images", "kinds", "labels", "resources", "scheduling",
-                              "storage", "variables"]
+    assert POLICY_FOLDERS == ["credentials", "identity", "images", "kinds", "labels", "network", "resources",
+                              "scheduling", "storage", "variables"]
     for name in POLICY_FOLDERS:
         folder = POLICIES / name
         assert (folder / "policy_test.rego").exists(), name

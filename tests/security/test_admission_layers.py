@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from jupyternetes import constants, kube, models, naming, render
+from jupyternetes import constants, kube, models, naming, network, render
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev.cluster import OPERATOR, LocalCluster
 from tests.security.drills import IMAGE, NAMESPACE, instance, refused_by, unique
@@ -40,12 +40,14 @@ MWC = kube.KNOWN_TYPES[("admissionregistration.k8s.io/v1", "MutatingWebhookConfi
 BINDING = kube.KNOWN_TYPES[("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding")]
 ROLE = kube.KNOWN_TYPES[("rbac.authorization.k8s.io/v1", "Role")]
 ROLE_BINDING = kube.KNOWN_TYPES[("rbac.authorization.k8s.io/v1", "RoleBinding")]
+NETWORK_POLICY = kube.KNOWN_TYPES[("networking.k8s.io/v1", "NetworkPolicy")]
 
 OPERATOR_POLICY = "policy:jupyternetes-operator-creates-only-renderings"
 HUB_POLICY = "policy:jupyternetes-hub-creates-only-instances"
 OBJECTS_POLICY = "policy:jupyternetes-objects-belong-to-the-operator"
 INSTANCES_POLICY = "policy:jupyternetes-instances-come-from-the-hub"
 SEALING_POLICY = "policy:jupyternetes-sealing-key-is-the-operators"
+ISOLATION_POLICY = "policy:jupyternetes-notebook-isolation-holds"
 WORKLOADS_WEBHOOK = "webhook:workloads.validate.jupyternetes.kadense.io"
 EXEMPT_WEBHOOK = "webhook:exempt-namespaces.validate.jupyternetes.kadense.io"
 INSTANCES_WEBHOOK = "webhook:instances.validate.jupyternetes.kadense.io"
@@ -126,6 +128,13 @@ def _claim(v: Victim) -> dict[str, Any]:
 def _plain_pod(name: str = "drill-plain") -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": unique(name), "namespace": NAMESPACE},
             "spec": {"containers": [{"name": "c", "image": IMAGE}]}}
+
+
+def _network_policy(selector: dict[str, Any], **rules: Any) -> dict[str, Any]:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": unique("drill-open"), "namespace": NAMESPACE},
+            "spec": {"podSelector": selector, "policyTypes": [{"ingress": "Ingress", "egress": "Egress"}[k]
+                                                             for k in rules], **rules}}
 
 
 def _create(client: kube.Kube, obj: dict[str, Any]) -> Any:
@@ -315,6 +324,29 @@ ATTACKS = [
                constants.LABEL_INSTANCE: a.victim.instance["metadata"]["name"]}}}),
            (OBJECTS_POLICY, "only the Jupyternetes operator may create pods"),
            (WORKLOADS_WEBHOOK, "rule operator-only")),
+    Attack("user: a NetworkPolicy that lets every pod in the namespace connect to every pod, notebooks included",
+           lambda a: _create(a.user, _network_policy({}, ingress=[{}])),
+           (ISOLATION_POLICY, "it can select Jupyternetes pods"), None),
+    Attack("user: a NetworkPolicy that lets the notebooks out to the internet",
+           lambda a: _create(a.user, _network_policy({"matchLabels": {constants.LABEL_MANAGED_BY: "jupyternetes"}},
+                                                     egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}])),
+           (ISOLATION_POLICY, "may not create NetworkPolicy"), None),
+    Attack("user: a NetworkPolicy whose selector names the notebook by its instance label",
+           lambda a: _create(a.user, _network_policy({"matchExpressions": [{
+               "key": constants.LABEL_INSTANCE, "operator": "Exists"}]}, egress=[{}])),
+           (ISOLATION_POLICY, "only cluster administrators"), None),
+    Attack("user: delete the notebooks' isolation policy",
+           lambda a: a.user.delete(NETWORK_POLICY, network.ISOLATION_POLICY, NAMESPACE, dryRun="All"),
+           (ISOLATION_POLICY, "may not delete NetworkPolicy jupyternetes-notebooks"), None),
+    Attack("user: narrow the isolation policy's selector so that it no longer selects the notebooks",
+           lambda a: a.user.patch(NETWORK_POLICY, network.ISOLATION_POLICY, {"spec": {"podSelector": {
+               "matchLabels": {"app": "nothing"}}}}, NAMESPACE, dryRun="All"),
+           (ISOLATION_POLICY, "may not update NetworkPolicy jupyternetes-notebooks"), None),
+    Attack("user: give the notebook pod an egress label for a destination",
+           lambda a: _patch(a.user, kube.POD, a.victim.pod["metadata"]["name"], {"metadata": {"labels": {
+               network.egress_label("package-mirror"): "true"}}}),
+           (OBJECTS_POLICY, "cannot be added, changed or removed"),
+           (WORKLOADS_WEBHOOK, network.egress_label("package-mirror"))),
     Attack("user (given instance rights): an instance of their own",
            lambda a: _create(a.user, instance(unique("drill-user-instance"))),
            (INSTANCES_POLICY, "may not create notebook instances"), (INSTANCES_WEBHOOK, "rule instance-creators")),
@@ -347,10 +379,11 @@ def _webhook_active(cluster: LocalCluster) -> bool:
             return True
 
 
-def _policies_active(cluster: LocalCluster, admin: kube.Kube) -> list[bool]:
+def _policies_active(cluster: LocalCluster, admin: kube.Kube, user: kube.Kube) -> list[bool]:
     """The canaries, one per policy that the drills here meet: a labelled ConfigMap from the admin, an unlabelled
-    Secret from the operator and an instance from the admin, which only the admission policies refuse first. (The
-    API server drops a deleted binding from each policy in its own time.)"""
+    Secret from the operator, an instance from the admin and a NetworkPolicy over the notebooks from the namespace
+    user, which only the admission policies refuse first. (The API server drops a deleted binding from each policy in
+    its own time.)"""
     with cluster.kube(OPERATOR) as operator_account:
         attempts: list[tuple[kube.Kube, dict[str, Any]]] = [
             (admin, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
@@ -358,6 +391,7 @@ def _policies_active(cluster: LocalCluster, admin: kube.Kube) -> list[bool]:
             (operator_account, {"apiVersion": "v1", "kind": "Secret", "metadata": {
                 "name": unique("canary"), "namespace": NAMESPACE}}),
             (admin, instance(unique("canary"))),
+            (user, _network_policy({}, ingress=[{}])),
         ]
         verdicts: list[bool] = []
         for client, obj in attempts:
@@ -369,12 +403,12 @@ def _policies_active(cluster: LocalCluster, admin: kube.Kube) -> list[bool]:
     return verdicts
 
 
-def _policies_all_acting(cluster: LocalCluster, admin: kube.Kube) -> bool:
-    return all(_policies_active(cluster, admin))
+def _policies_all_acting(cluster: LocalCluster, admin: kube.Kube, user: kube.Kube) -> bool:
+    return all(_policies_active(cluster, admin, user))
 
 
-def _policies_none_acting(cluster: LocalCluster, admin: kube.Kube) -> bool:
-    return not any(_policies_active(cluster, admin))
+def _policies_none_acting(cluster: LocalCluster, admin: kube.Kube, user: kube.Kube) -> bool:
+    return not any(_policies_active(cluster, admin, user))
 
 
 @contextlib.contextmanager
@@ -409,12 +443,12 @@ def mode(request: pytest.FixtureRequest, cluster: LocalCluster, admin: kube.Kube
         with _without(admin, (VWC, MWC), lambda: not _webhook_active(cluster), lambda: _webhook_active(cluster)):
             yield request.param
     elif request.param == WEBHOOK:
-        with _without(admin, (BINDING,), lambda: _policies_none_acting(cluster, admin),
-                      lambda: _policies_all_acting(cluster, admin)):
+        with _without(admin, (BINDING,), lambda: _policies_none_acting(cluster, admin, attackers.user),
+                      lambda: _policies_all_acting(cluster, admin, attackers.user)):
             yield request.param
     else:
         assert _webhook_active(cluster), "the webhook is not registered"
-        assert _policies_all_acting(cluster, admin), "the admission policies are not bound"
+        assert _policies_all_acting(cluster, admin, attackers.user), "the admission policies are not bound"
         yield request.param
 
 
@@ -482,7 +516,10 @@ def attackers(cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, stack: St
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "jupyternetes-hub"},
          "subjects": [{"kind": "ServiceAccount", "name": "drill-namespace-user", "namespace": NAMESPACE}]},
     ]
-    for obj in (extra, services, debug, user_account, *bindings):
+    isolation = network.NotebookNetwork(ingress_from=network.z2jh_peers(cluster.config.hub_namespace, "proxy", "hub"),
+                                        hub_peers=network.z2jh_peers(cluster.config.hub_namespace, "hub")
+                                        ).policies(NAMESPACE)
+    for obj in (extra, services, debug, user_account, *bindings, *isolation):
         with contextlib.suppress(kube.Conflict):
             admin.create(obj)
     token = admin.request("POST", f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/drill-namespace-user/token",
@@ -514,8 +551,9 @@ def attackers(cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, stack: St
     finally:
         user.close()
         hub.delete(kube.INSTANCE, name, NAMESPACE)
-        for obj in (*bindings, extra, services, debug, user_account):
-            rt = {"Role": ROLE, "RoleBinding": ROLE_BINDING}.get(obj["kind"], kube.SERVICE_ACCOUNT)
+        for obj in (*bindings, extra, services, debug, user_account, *isolation):
+            rt = {"Role": ROLE, "RoleBinding": ROLE_BINDING, "NetworkPolicy": NETWORK_POLICY}.get(
+                obj["kind"], kube.SERVICE_ACCOUNT)
             with contextlib.suppress(kube.NotFound):
                 admin.delete(rt, obj["metadata"]["name"], NAMESPACE)
 
@@ -529,6 +567,23 @@ def test_each_layer_refuses_what_it_claims(mode: str, attack: Attack, attackers:
     message = refused.value.message
     assert refused_by(message) == who, message
     assert words in message, message
+
+
+@pytest.mark.parametrize("mode", [BOTH], indirect=True)
+def test_a_namespace_user_may_still_write_network_policies_for_their_own_pods_and_an_administrator_for_notebooks(
+    mode: str, attackers: Attackers
+) -> None:
+    """The isolation policy refuses only what could select a Jupyternetes pod, and only to those without the custom
+    verb manage-notebook-isolation: the user's own policies go through, and so do the cluster administrator's."""
+    own = _network_policy({"matchExpressions": [{"key": constants.LABEL_MANAGED_BY, "operator": "NotIn",
+                                                 "values": ["jupyternetes"]}]}, ingress=[{}])
+    assert attackers.user.create(own, dryRun="All")["metadata"]["name"] == own["metadata"]["name"]
+    theirs = _network_policy({"matchLabels": {"app": "their-database", constants.LABEL_MANAGED_BY: "helm"}},
+                             egress=[{}])
+    assert attackers.user.create(theirs, dryRun="All")["spec"]["podSelector"] == theirs["spec"]["podSelector"]
+    opening = _network_policy({}, egress=[{}])
+    assert attackers.admin.create(opening, dryRun="All")["spec"]["podSelector"] == {}
+    attackers.admin.delete(NETWORK_POLICY, network.ISOLATION_POLICY, NAMESPACE, dryRun="All")
 
 
 @pytest.mark.parametrize("mode", [POLICIES], indirect=True)

@@ -19,9 +19,9 @@ from typing import Any, Final
 
 import yaml
 
-from jupyternetes import admission, kube, pki, sealing
+from jupyternetes import admission, kube, network, pki, sealing
 from jupyternetes.dev import cluster, images, rbac, toolchain
-from jupyternetes.dev.node import RealNode
+from jupyternetes.dev.node import POD_GATEWAY, RealNode
 
 REPO_POLICIES: Final = Path(__file__).resolve().parents[3] / "policies"
 PACKAGED_POLICIES: Final = Path(__file__).resolve().parents[1] / "_data" / "policies"
@@ -297,6 +297,29 @@ def start_hub(local: cluster.LocalCluster, name: str = "jupyterhub", port: int |
     return Hub(process, url, f"{url}/hub/api", token, config)
 
 
+def hub_api_port(local: cluster.LocalCluster, name: str = "jupyterhub") -> int:
+    """The port of the local hub's API (fixed for the hub's life, as a Service's would be)."""
+    return int(json.loads((local.state_dir / name / "addresses.json").read_text())["hub"])
+
+
+def isolate_notebooks(local: cluster.LocalCluster, node_ip: str, hub_port: int, policies: Path | None = None,
+                      namespace: str | None = None) -> list[dict[str, Any]]:
+    """The chart's notebook NetworkPolicies (`jupyternetes.network`), shaped for this machine: the hub and the proxy
+    run on the host rather than in pods, so notebooks call the hub at the node's address and the proxy connects from
+    the pod bridge's address; there is no cluster DNS. Destinations come from the policy data in `policies` (the
+    shipped data by default). Returns what it applied."""
+    data = yaml.safe_load(((policies or policy_dir()) / "data.yaml").read_text()) or {}
+    config = (data.get("jupyternetes") or {}).get("config") or {}
+    notebooks = network.NotebookNetwork(
+        ingress_from=[{"ipBlock": {"cidr": f"{POD_GATEWAY}/32"}}], hub_peers=[{"ipBlock": {"cidr": f"{node_ip}/32"}}], hub_ports=[{"port": hub_port, "protocol": "TCP"}], dns_peers=[],
+        destinations=(config.get("network") or {}).get("destinations") or {})
+    made = notebooks.policies(namespace or local.config.hub_namespace, {"app.kubernetes.io/part-of": "jupyternetes"})
+    with local.kube() as admin:
+        for obj in made:
+            admin.apply(obj)
+    return made
+
+
 def start_all(local: cluster.LocalCluster, real_node: RealNode | None = None) -> dict[str, Any]:
     """OPA, the webhook, the operator and JupyterHub, with the kubelet stand-in unless servers run on `real_node`:
     what `jupyternetes dev up` runs."""
@@ -308,6 +331,8 @@ def start_all(local: cluster.LocalCluster, real_node: RealNode | None = None) ->
         start_kubelet(local)
     install_hub_template(local, real_node.images["notebook"].reference if real_node else None)
     hub = start_hub(local, hub_ip=real_node.node_ip if real_node else "127.0.0.1")
+    if real_node is not None:
+        isolate_notebooks(local, real_node.node_ip, hub_api_port(local), policies)
     (local.state_dir / "hub-url").write_text(hub.url + "\n")
     pki.write_private(local.state_dir / "hub-token", hub.token.encode() + b"\n")
     return {"opa": opa_url, "webhook": webhook.url, "hub": hub.url, "hub_user_password": hub_password(local),
