@@ -67,3 +67,21 @@ name_allowed(name, _, patterns) if {
 
 # A config list that may be missing.
 setting(path) := object.get(config, path, [])
+
+# A template's text (a label key or value) with each placeholder turned into a glob that matches whatever it could
+# render to.
+placeholder_glob(text) := regex.replace(text, `\{[^{}]*\}`, "**")
+
+# Whether text with placeholders could render to target. Text whose pattern would hold other glob syntax (literal
+# braces, say) could render to anything, as far as a policy can tell.
+could_render_to(text, target) if {
+	contains(text, "{")
+	pattern := placeholder_glob(text)
+	not regex.match(`[*?\[\]\\{}]`, replace(pattern, "**", ""))
+	glob.match(pattern, [], target)
+}
+
+could_render_to(text, _) if {
+	contains(text, "{")
+	regex.match(`[*?\[\]\\{}]`, replace(placeholder_glob(text), "**", ""))
+}

@@ -52,3 +52,16 @@ test_a_network_policy_in_other_resources_denied_whatever_kinds_allow if {
 	some d in network.deny with input as doc with data.jupyternetes.config as cfg
 	d.path == "spec.otherResources[0]"
 }
+
+test_a_key_that_could_render_to_an_egress_label_denied if {
+	doc := {"kind": "JupyterNotebookTemplate", "others": [], "pods": [{"path": "spec.pods[0].spec", "spec": {},
+		"labels": {"{jupyterhub.user.name}": "true"}}]}
+	some d in network.deny with input as doc with data.jupyternetes.config as config
+	contains(d.message, "could make it an egress label")
+}
+
+test_a_key_with_a_placeholder_elsewhere_allowed if {
+	doc := {"kind": "JupyterNotebookTemplate", "others": [], "pods": [{"path": "spec.pods[0].spec", "spec": {},
+		"labels": {"example.org/user-{jupyterhub.user.id}": "true"}}]}
+	count(network.deny) == 0 with input as doc with data.jupyternetes.config as config
+}

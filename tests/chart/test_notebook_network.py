@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from jupyternetes import network
@@ -79,3 +80,36 @@ def test_a_destination_that_would_widen_egress_by_mistake_fails_the_install(tmp_
     values.write_text(yaml.safe_dump({"webhook": {"policyData": {"network": {"destinations": {"Dev_Pi": MIRROR}}}}}))
     done = helm.template(str(values))
     assert done.returncode != 0 and "Dev_Pi" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(("values", "words"), [
+    ({"networkPolicies": {"notebooks": {"ingressFrom": [{"podSelector": {}}]}}},
+     "networkPolicies.notebooks.ingressFrom: an empty selector matches every pod"),
+    ({"networkPolicies": {"notebooks": {"dns": {"peers": [{"namespaceSelector": {}}]}}}},
+     "networkPolicies.notebooks.dns.peers: an empty selector"),
+    ({"operator": {"namespaces": ["jupyterhub", "other"]},
+      "networkPolicies": {"notebooks": {"namespaces": ["jupyterhub"]}}},
+     "networkPolicies.notebooks.namespaces leaves out other, where the operator runs notebooks"),
+    ({"webhook": {"policyData": {"network": {"destinations": {"all": {
+        "to": [{"namespaceSelector": {}}], "ports": [{"port": 1}]}}}}}},
+     "network.destinations.all: an empty selector matches every pod"),
+    ({"templates": {"default": {"podLabels": {"hub.jupyter.org/network-access-singleuser": "true"}}}},
+     "templates.default.podLabels: hub.jupyter.org/network-access-singleuser=true is a label the policy data forbids"),
+    ({"templates": {"default": {"z2jhRelease": "jhub", "podLabels": {"component": "notebook"}}}},
+     "templates.default.podLabels: component is set by templates.default.z2jhRelease"),
+])
+def test_values_that_would_leave_notebooks_open_fail_the_install(
+    tmp_path: Path, values: dict[str, Any], words: str,
+) -> None:
+    file = tmp_path / "values.yaml"
+    file.write_text(yaml.safe_dump(values))
+    done = helm.template(str(file))
+    assert done.returncode != 0 and words in done.stderr, done.stderr
+
+
+def test_the_hubs_ports_keep_their_range(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"networkPolicies": {"notebooks": {"hub": {"ports": [
+        {"port": 8081, "endPort": 8089}]}}}}))
+    [policy] = _notebook_policies(helm.rendered(str(values))).values()
+    assert policy["spec"]["egress"][0]["ports"] == [{"port": 8081, "protocol": "TCP", "endPort": 8089}]

@@ -91,7 +91,7 @@ class TestDestinations:
     def test_the_webhook_refuses_to_start_on_such_policy_data(self, tmp_path: Path) -> None:
         (tmp_path / "data.yaml").write_text(yaml.safe_dump({"jupyternetes": {"config": {"network": {
             "destinations": {"mirror": {**MIRROR, "to": []}}}}}}))
-        with pytest.raises(ValueError, match=r"data.yaml: network.destinations.mirror.to: list at least one peer"):
+        with pytest.raises(ValueError, match=r"data.yaml: network.destinations.mirror.to: list should have at least 1"):
             policy.load_data(tmp_path)
 
     def test_the_shipped_data_names_no_destination(self) -> None:

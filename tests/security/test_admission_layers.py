@@ -117,6 +117,11 @@ def _pod(v: Victim, edit: Callable[[dict[str, Any]], None] | None = None, namesp
     return pod
 
 
+def _labelled(obj: dict[str, Any], **labels: str) -> dict[str, Any]:
+    obj["metadata"]["labels"] = {**obj["metadata"]["labels"], **labels}
+    return obj
+
+
 def _claim(v: Victim) -> dict[str, Any]:
     claim = copy.deepcopy(v.pvc)
     claim["metadata"] = {k: claim["metadata"][k] for k in ("namespace", "labels", "annotations")}
@@ -152,6 +157,9 @@ ATTACKS = [
                _rendered_secret(a.victim, type="kubernetes.io/service-account-token"),
                "kubernetes.io/service-account.name", "default")),
            (OPERATOR_POLICY, "may only create Secrets of type Opaque"), (WORKLOADS_WEBHOOK, "is not Opaque")),
+    Attack("operator: a pod that poses as Zero to JupyterHub's proxy, so every notebook lets it in",
+           lambda a: _create(a.operator, _labelled(_pod(a.victim), app="jupyterhub", component="proxy")),
+           (OPERATOR_POLICY, "wearing a label the policy data forbids"), (WORKLOADS_WEBHOOK, "component")),
     Attack("operator: an Opaque Secret with a name no instance renders",
            lambda a: _create(a.operator, _rendered_secret(a.victim)),
            None, (WORKLOADS_WEBHOOK, "metadata.name: differs from the instance's Secret")),
@@ -278,6 +286,15 @@ ATTACKS = [
                             content_type=kube.JSON_PATCH),
            (OBJECTS_POLICY, "cannot be added, changed or removed"),
            (WORKLOADS_WEBHOOK, "app.kubernetes.io/managed-by")),
+    Attack("user: label the notebook pod into Zero to JupyterHub's singleuser policy (internet egress)",
+           lambda a: _patch(a.user, kube.POD, a.victim.pod["metadata"]["name"], {"metadata": {"labels": {
+               "app": "jupyterhub", "component": "singleuser-server", "release": "jhub"}}}),
+           (OBJECTS_POLICY, "the labels of a Jupyternetes object"), (WORKLOADS_WEBHOOK, "metadata.labels['component']")),
+    Attack("user: label the notebook pod as one that may reach every notebook",
+           lambda a: _patch(a.user, kube.POD, a.victim.pod["metadata"]["name"], {"metadata": {"labels": {
+               "hub.jupyter.org/network-access-singleuser": "true"}}}),
+           (OBJECTS_POLICY, "cannot be added, changed or removed"),
+           (WORKLOADS_WEBHOOK, "hub.jupyter.org/network-access-singleuser")),
     Attack("user: add an owner reference to the notebook pod",
            lambda a: _patch(a.user, kube.POD, a.victim.pod["metadata"]["name"], {"metadata": {"ownerReferences": [
                *a.victim.pod["metadata"]["ownerReferences"],

@@ -65,6 +65,8 @@ def params(*, release: str, namespace: str, operator: str, hub: str, instance_cr
             "forbiddenTolerationKeys": ",".join(scheduling.get("forbidden_toleration_keys") or []),
             "allowedPriorityClasses": ",".join(scheduling.get("allowed_priority_classes") or []),
             "allowedFields": ",".join(fields.get("allowed") or []),
+            "forbiddenLabels": ",".join(f"{key}={value}" for key, values in sorted(
+                ((policy.get("labels") or {}).get("forbidden") or {}).items()) for value in values),
         },
     }
 

@@ -612,8 +612,8 @@ def _control_plane(username: str) -> bool:
 
 def _protected_changes(old: Mapping[str, Any], new: Mapping[str, Any], kind: str, sub_resource: str,
                        username: str) -> list[str]:
-    """What an update may not touch: Jupyternetes' own labels and annotations, owner references (only the garbage
-    collector removes them), finalizers (only the control plane's), and the content: a pod's spec, a PVC's spec but
+    """What an update may not touch: any label (labels select Services and NetworkPolicies, so each one can open
+    or close a door), Jupyternetes' own annotations, owner references (only the garbage collector removes them), finalizers (only the control plane's), and the content: a pod's spec, a PVC's spec but
     for binding to a volume, a Service's spec, a Secret's or ConfigMap's data. Ephemeral containers and in-place
     resizes are changes to the spec. (The same rules as the admission policy jupyternetes-objects-belong-to-the-
     operator.)"""
@@ -625,7 +625,7 @@ def _protected_changes(old: Mapping[str, Any], new: Mapping[str, Any], kind: str
         old_values = _mapping(old_meta.get(field_name))
         new_values = _mapping(new_meta.get(field_name))
         for key in set(old_values) | set(new_values):
-            ours = str(key).startswith(constants.LABEL_PREFIX) or key == constants.LABEL_MANAGED_BY
+            ours = field_name == "labels" or str(key).startswith(constants.LABEL_PREFIX)
             if ours and old_values.get(key) != new_values.get(key):
                 changes.append(f"metadata.{field_name}[{key!r}]")
     old_refs = [r for r in old_meta.get("ownerReferences") or [] if isinstance(r, Mapping)]

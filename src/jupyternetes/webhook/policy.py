@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from jupyternetes import network
+from jupyternetes import policydata
 from jupyternetes.webhook import metrics
 
 logger = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def load_data(policy_dir: Path) -> PolicyData:
     for name, mode in (data.config.get("modes") or {}).items():
         if mode not in MODES:
             raise ValueError(f"{path}: modes.{name} is {mode!r}; use enforce, warn or audit")
-    problems = network.destination_problems((data.config.get("network") or {}).get("destinations"))
+    problems = policydata.problems((raw.get("jupyternetes") or {}).get("config") or {})
     if problems:
         raise ValueError(f"{path}: " + "; ".join(problems))
     return data

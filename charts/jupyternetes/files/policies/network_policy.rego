@@ -45,3 +45,17 @@ deny contains {
 	some other in input.others
 	other.kind == "NetworkPolicy"
 }
+
+# A label key built from a placeholder that could render to an egress label would let the hub (through a user's
+# name, a profile choice) pick the destination: the destination is written out in the template, or not at all.
+deny contains {
+	"path": sprintf("%s.labels[%q]", [trim_suffix(pod.path, ".spec"), key]),
+	"message": sprintf("label key %s has a placeholder that could make it an egress label (%s<destination>)", [key, prefix]),
+	"fix": "write the egress label's key out in full, without placeholders",
+} if {
+	some pod in input.pods
+	some key, _ in object.get(pod, "labels", {})
+	not startswith(key, prefix)
+	some name in object.keys(destinations) | {"any-destination"}
+	lib.could_render_to(key, concat("", [prefix, name]))
+}
