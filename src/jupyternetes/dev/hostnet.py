@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -63,7 +64,10 @@ def _sysctls() -> dict[str, str]:
     found: dict[str, str] = {}
     root = Path("/proc/sys")
     for tree in SYSCTL_TREES:
-        for path in (root / tree).rglob("*"):
+        # An interface may go while this walks (a pod's veth, as its network namespace is torn down): os.walk skips
+        # a directory that vanished, where Path.rglob raised.
+        paths = (Path(directory) / file for directory, _, files in os.walk(root / tree) for file in files)
+        for path in paths:
             name = str(path.relative_to(root))
             if name.startswith(VOLATILE_SYSCTLS):
                 continue
