@@ -29,7 +29,7 @@ from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import images
 from jupyternetes.dev import node as node_mod
 from jupyternetes.dev.cluster import ADMIN, OFFICER
-from tests.support import browser, helm, z2jh
+from tests.support import browser, helm, jupyter, z2jh
 from tests.support.jupyter import Kernel
 
 REASON = node_mod.why_not()
@@ -320,33 +320,22 @@ def test_z2jhs_policies_hold_for_jupyternetes_notebooks(installed: Installed, z2
             proxy_pod_ip = _ready_pod(admin, "proxy")["status"]["podIP"]  # type: ignore[index]
         kernel = Kernel(f"{z2jh_hub.url}/user/carol", carol_token)
         try:
-            kernel.run(CONNECT_FUNCTION)
+            kernel.run(jupyter.CONNECT)
 
             def connect(host: str, port: int) -> str:
                 return kernel.run(f"print(connect({host!r}, {port}))").strip()
             assert connect(hub_ip, 8081) == "connected"
             # z2jh's proxy policy: its API only for pods labelled network-access-proxy-api (the hub).
-            assert connect(proxy_api_ip, 8001) in BLOCKED
+            assert connect(proxy_api_ip, 8001) in jupyter.BLOCKED
             assert connect(proxy_pod_ip, 8000) == "connected"  # its public port, as for everyone
             # z2jh's singleuser policy: no private addresses (the API server's Service), no other notebook.
-            assert connect("10.96.0.1", 443) in BLOCKED
-            assert connect(bob["status"]["podIP"], 8888) in BLOCKED
+            assert connect("10.96.0.1", 443) in jupyter.BLOCKED
+            assert connect(bob["status"]["podIP"], 8888) in jupyter.BLOCKED
         finally:
             kernel.close()
         for user in ("bob", "carol"):
             assert api.delete(f"/users/{user}/server").status_code in (202, 204)
 
 
-CONNECT_FUNCTION = """
-import socket
-def connect(host, port, timeout=3.0):
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-        return "connected"
-    except OSError as error:
-        return type(error).__name__
-"""
-#: What a connection that a NetworkPolicy refuses gives (kube-router rejects; the kernel may rate-limit the ICMP).
-BLOCKED = ("ConnectionRefusedError", "TimeoutError")
 NETWORK_POLICY = kube.KNOWN_TYPES[("networking.k8s.io/v1", "NetworkPolicy")]
 SERVICE = kube.KNOWN_TYPES[("v1", "Service")]

@@ -18,7 +18,7 @@ from jupyternetes import kube, network
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import components
 from jupyternetes.dev import node as node_mod
-from tests.support.jupyter import Kernel
+from tests.support.jupyter import BLOCKED, CONNECT, Kernel, server_token, start_server, stop_server
 
 REASON = node_mod.why_not()
 pytestmark = [pytest.mark.cluster, pytest.mark.real_node,
@@ -28,17 +28,6 @@ NETWORK_POLICY = kube.KNOWN_TYPES[("networking.k8s.io/v1", "NetworkPolicy")]
 MIRROR_NAMESPACE: Final = "package-mirror"
 MIRROR_PORT: Final = 8080
 OTHER_PORT: Final = 9090
-#: What a connection that a NetworkPolicy refuses gives (kube-router rejects; the kernel may rate-limit the ICMP).
-BLOCKED: Final = ("ConnectionRefusedError", "TimeoutError")
-CONNECT: Final = """
-import socket
-def connect(host, port, timeout=3.0):
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-        return "connected"
-    except OSError as error:
-        return type(error).__name__
-"""
 #: The mirror: two ports, only one of which the officer names.
 SERVE: Final = (f"import http.server, threading\n"
                 f"for port in ({MIRROR_PORT}, {OTHER_PORT}):\n"
@@ -114,25 +103,6 @@ def _start_mirror(local: cluster_mod.LocalCluster, image: str) -> str:
 # Helpers -------------------------------------------------------------------------------------------------------
 
 
-def _start(api: httpx.Client, user: str) -> None:
-    api.post(f"/users/{user}")
-    response = api.post(f"/users/{user}/server")
-    assert response.status_code in (201, 202), response.text
-
-    def ready() -> bool:
-        return bool(api.get(f"/users/{user}").json()["servers"].get("", {}).get("ready"))
-    cluster_mod.wait_for(f"{user}'s server to be ready", ready, timeout=180, interval=0.5)
-
-
-def _stop(api: httpx.Client, user: str) -> None:
-    assert api.delete(f"/users/{user}/server").status_code in (202, 204)
-
-    def stopped() -> bool:
-        model = api.get(f"/users/{user}").json()
-        return "" not in model["servers"] and not model.get("pending")
-    cluster_mod.wait_for(f"{user}'s server to stop", stopped, timeout=120, interval=0.5)
-
-
 def _pod(isolated: Isolated, user: str) -> dict[str, Any]:
     with isolated.cluster.kube() as admin:
         instance = admin.get(kube.INSTANCE, f"jupyter-{user}", isolated.cluster.config.hub_namespace)
@@ -142,8 +112,7 @@ def _pod(isolated: Isolated, user: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def kernel(isolated: Isolated, api: httpx.Client, user: str) -> Iterator[Kernel]:
-    token = str(api.post(f"/users/{user}/tokens", json={"scopes": [f"access:servers!user={user}"]}).json()["token"])
-    k = Kernel(f"{isolated.hub.url}/user/{user}", token)
+    k = Kernel(f"{isolated.hub.url}/user/{user}", server_token(api, user))
     try:
         k.run(CONNECT)
         yield k
@@ -156,8 +125,8 @@ def _reach(k: Kernel, host: str, port: int) -> str:
 
 
 def _through_the_proxy(isolated: Isolated, api: httpx.Client, user: str) -> int:
-    token = str(api.post(f"/users/{user}/tokens", json={"scopes": [f"access:servers!user={user}"]}).json()["token"])
-    with httpx.Client(base_url=f"{isolated.hub.url}/user/{user}", headers={"Authorization": f"token {token}"},
+    with httpx.Client(base_url=f"{isolated.hub.url}/user/{user}",
+                      headers={"Authorization": f"token {server_token(api, user)}"},
                       timeout=30) as client:
         return client.get("/api/status").status_code
 
@@ -173,7 +142,7 @@ def test_a_notebook_reaches_the_hubs_api_and_nothing_else_and_only_the_proxy_rea
     node_ip = isolated.node.node_ip
     with isolated.api() as api:
         for user in ("ann", "bea"):
-            _start(api, user)
+            start_server(api, user)
         bea_ip = _pod(isolated, "bea")["status"]["podIP"]
         with isolated.cluster.kube() as admin:
             kubelet_port = int(admin.get(kube.KNOWN_TYPES[("v1", "Node")], node_mod.NODE_NAME)[
@@ -209,7 +178,7 @@ def test_a_notebook_reaches_the_hubs_api_and_nothing_else_and_only_the_proxy_rea
                 cluster_mod.wait_for("kube-router to isolate again",
                                      lambda: _reach(ann, bea_ip, 8888) in BLOCKED, timeout=60, interval=1.0)
         for user in ("ann", "bea"):
-            _stop(api, user)
+            stop_server(api, user)
 
 
 def test_a_template_that_asks_for_a_named_destination_reaches_it_on_its_ports_only(isolated: Isolated) -> None:
@@ -221,9 +190,9 @@ def test_a_template_that_asks_for_a_named_destination_reaches_it_on_its_ports_on
             {"op": "add", "path": "/spec/pods/0/labels", "value": {**labels, network.egress_label("mirror"): "true"}}],
             namespace, content_type=kube.JSON_PATCH)
         try:
-            _start(api, "cid")
+            start_server(api, "cid")
             assert _pod(isolated, "cid")["metadata"]["labels"][network.egress_label("mirror")] == "true"
-            _start(api, "dan")
+            start_server(api, "dan")
             dan_ip = _pod(isolated, "dan")["status"]["podIP"]
             with kernel(isolated, api, "cid") as cid:
                 assert _reach(cid, isolated.mirror_ip, MIRROR_PORT) == "connected"
@@ -236,7 +205,7 @@ def test_a_template_that_asks_for_a_named_destination_reaches_it_on_its_ports_on
                 {"op": "replace", "path": "/spec/pods/0/labels", "value": labels}], namespace,
                 content_type=kube.JSON_PATCH)
         for user in ("cid", "dan"):
-            _stop(api, user)
+            stop_server(api, user)
 
 
 def test_the_webhook_refuses_templates_that_would_widen_their_own_egress(isolated: Isolated) -> None:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +24,7 @@ from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import components, hostnet
 from jupyternetes.dev import node as node_mod
 from tests.support import browser
-from tests.support.jupyter import Kernel
+from tests.support.jupyter import BLOCKED, CONNECT, Kernel, server_token, stop_server
 
 REASON = node_mod.why_not()
 pytestmark = [pytest.mark.cluster, pytest.mark.real_node,
@@ -80,19 +80,6 @@ def _wait_ready(api: httpx.Client, user: str, timeout: float = 180) -> None:
     cluster_mod.wait_for(f"{user}'s server to be ready", ready, timeout=timeout, interval=0.5)
 
 
-def _stop(api: httpx.Client, user: str) -> None:
-    assert api.delete(f"/users/{user}/server").status_code in (202, 204)
-
-    def stopped() -> bool:
-        model = api.get(f"/users/{user}").json()
-        return "" not in model["servers"] and not model.get("pending")
-    cluster_mod.wait_for(f"{user}'s server to stop", stopped, timeout=120, interval=0.5)
-
-
-def _token(api: httpx.Client, user: str) -> str:
-    return str(api.post(f"/users/{user}/tokens", json={"scopes": [f"access:servers!user={user}"]}).json()["token"])
-
-
 def _pod(stack: Stack, user: str) -> dict[str, Any]:
     with stack.cluster.kube() as admin:
         instance = admin.get(kube.INSTANCE, f"jupyter-{user}", stack.cluster.config.hub_namespace)
@@ -102,24 +89,11 @@ def _pod(stack: Stack, user: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def kernel(stack: Stack, api: httpx.Client, user: str) -> Iterator[Kernel]:
-    k = Kernel(f"{stack.hub.url}/user/{user}", _token(api, user))
+    k = Kernel(f"{stack.hub.url}/user/{user}", server_token(api, user))
     try:
         yield k
     finally:
         k.close()
-
-
-CONNECT = """
-import socket
-def connect(host, port, timeout=3.0):
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-        return "connected"
-    except OSError as error:
-        return type(error).__name__
-"""
-#: What a connection that a NetworkPolicy refuses gives.
-BLOCKED: Final = ("ConnectionRefusedError", "TimeoutError")
 
 
 # Tests ---------------------------------------------------------------------------------------------------------
@@ -183,19 +157,19 @@ def test_a_saved_notebook_is_there_after_each_of_three_restarts_in_new_container
         _start(api, user)
         _wait_ready(api, user)
         with httpx.Client(base_url=f"{stack.hub.url}/user/{user}",
-                          headers={"Authorization": f"token {_token(api, user)}"}, timeout=60) as jupyter:
+                          headers={"Authorization": f"token {server_token(api, user)}"}, timeout=60) as jupyter:
             saved = jupyter.put("/api/contents/analysis.ipynb", json=notebook)
             assert saved.status_code in (200, 201), saved.text
         seen_pods.append(_pod(stack, user)["metadata"]["uid"])
         for restart in range(3):
-            _stop(api, user)
+            stop_server(api, user)
             _start(api, user)
             _wait_ready(api, user)
             pod = _pod(stack, user)
             assert pod["metadata"]["uid"] not in seen_pods, f"restart {restart + 1} reused a pod"
             seen_pods.append(pod["metadata"]["uid"])
             with httpx.Client(base_url=f"{stack.hub.url}/user/{user}",
-                              headers={"Authorization": f"token {_token(api, user)}"}, timeout=60) as jupyter:
+                              headers={"Authorization": f"token {server_token(api, user)}"}, timeout=60) as jupyter:
                 found = jupyter.get("/api/contents/analysis.ipynb")
                 assert found.status_code == 200, f"restart {restart + 1}: {found.text}"
                 assert found.json()["content"]["cells"][0]["source"] == "print('kept')"
@@ -203,10 +177,10 @@ def test_a_saved_notebook_is_there_after_each_of_three_restarts_in_new_container
                 jupyter.put(f"/api/contents/restart-{restart + 1}.txt",
                             json={"type": "file", "format": "text", "content": str(restart + 1)})
         with httpx.Client(base_url=f"{stack.hub.url}/user/{user}",
-                          headers={"Authorization": f"token {_token(api, user)}"}, timeout=60) as jupyter:
+                          headers={"Authorization": f"token {server_token(api, user)}"}, timeout=60) as jupyter:
             names = {item["name"] for item in jupyter.get("/api/contents/").json()["content"]}
         assert {"analysis.ipynb", "restart-1.txt", "restart-2.txt"} <= names
-        _stop(api, user)
+        stop_server(api, user)
 
 
 def test_with_a_default_deny_policy_one_users_notebook_cannot_reach_anothers_and_the_proxy_still_can(
@@ -240,7 +214,7 @@ def test_with_a_default_deny_policy_one_users_notebook_cannot_reach_anothers_and
                     assert carol.run(f"print(connect({bob_ip!r}, 8888))").strip() in BLOCKED
                 # The user's own way in still works: through the hub's proxy.
                 with httpx.Client(base_url=f"{stack.hub.url}/user/bob",
-                                  headers={"Authorization": f"token {_token(api, 'bob')}"}, timeout=30) as bob:
+                                  headers={"Authorization": f"token {server_token(api, 'bob')}"}, timeout=30) as bob:
                     assert bob.get("/api/status").status_code == 200
             finally:
                 admin.delete(NETWORK_POLICY, policy["metadata"]["name"], namespace)
@@ -249,7 +223,7 @@ def test_with_a_default_deny_policy_one_users_notebook_cannot_reach_anothers_and
                 lambda: carol.run(f"print(connect({bob_ip!r}, 8888, 1.0))").strip() == "connected",
                 timeout=60, interval=1.0)
         for user in ("bob", "carol"):
-            _stop(api, user)
+            stop_server(api, user)
 
 
 _OUTSIDE_NAMESPACES: dict[str, str] = {}
@@ -345,7 +319,7 @@ def test_a_notebook_reaches_the_node_and_other_pods_but_no_address_beyond_this_m
                                    capture_output=True, text=True, timeout=30)
             assert probe.returncode != 0, f"{target}:{target_port} was reachable from the outside host"
         assert hostnet.guard_installed(), "the guard is no longer first in mangle FORWARD and raw PREROUTING"
-        _stop(api, "eve")
+        stop_server(api, "eve")
 
 
 def test_kubectl_logs_and_exec_reach_the_container_through_the_node_identity(stack: Stack) -> None:
@@ -358,7 +332,7 @@ def test_kubectl_logs_and_exec_reach_the_container_through_the_node_identity(sta
         assert logs.returncode == 0 and "JupyterHub" in logs.stdout + logs.stderr, logs.stderr
         exec_id = stack.cluster.kubectl("exec", "-n", ns, pod, "--", "id", "-u")
         assert exec_id.returncode == 0 and exec_id.stdout.strip() == "1000", exec_id.stderr
-        _stop(api, "lin")
+        stop_server(api, "lin")
 
 
 def test_the_nodes_own_credentials_read_only_what_its_pods_need(stack: Stack) -> None:

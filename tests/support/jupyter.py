@@ -12,6 +12,49 @@ import uuid
 import httpx
 import websocket
 
+#: Defines `connect(host, port, timeout)` in a kernel: "connected", or the name of the error (run it once, then call
+#: it in later cells).
+CONNECT = """
+import socket
+def connect(host, port, timeout=3.0):
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return "connected"
+    except OSError as error:
+        return type(error).__name__
+"""
+#: What a connection that a NetworkPolicy refuses gives (kube-router rejects; the kernel may rate-limit the ICMP, and
+#: then the attempt times out).
+BLOCKED = ("ConnectionRefusedError", "TimeoutError")
+
+
+def start_server(api: httpx.Client, user: str, timeout: float = 180) -> None:
+    """Start `user`'s default server through the hub's REST API and wait until the hub calls it ready."""
+    api.post(f"/users/{user}")
+    response = api.post(f"/users/{user}/server")
+    assert response.status_code in (201, 202), response.text
+    deadline = time.monotonic() + timeout
+    while not api.get(f"/users/{user}").json()["servers"].get("", {}).get("ready"):
+        assert time.monotonic() < deadline, f"{user}'s server was not ready within {timeout} s"
+        time.sleep(0.5)
+
+
+def stop_server(api: httpx.Client, user: str, timeout: float = 120) -> None:
+    """Stop `user`'s default server and wait until the hub has forgotten it."""
+    assert api.delete(f"/users/{user}/server").status_code in (202, 204)
+    deadline = time.monotonic() + timeout
+    while True:
+        model = api.get(f"/users/{user}").json()
+        if "" not in model["servers"] and not model.get("pending"):
+            return
+        assert time.monotonic() < deadline, f"{user}'s server did not stop within {timeout} s"
+        time.sleep(0.5)
+
+
+def server_token(api: httpx.Client, user: str) -> str:
+    """A token of `user`'s that may access their servers (the hub admin asks for it)."""
+    return str(api.post(f"/users/{user}/tokens", json={"scopes": [f"access:servers!user={user}"]}).json()["token"])
+
 
 class Kernel:
     """A Python kernel in a user's server, driven through the Jupyter server's REST and websocket API."""
