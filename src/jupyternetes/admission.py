@@ -99,8 +99,9 @@ def configurations(
         "webhooks": [
             {"name": f"templates.{VALIDATING_NAME}", **common,
              "clientConfig": _client(url, service, "/validate", ca_bundle),
-             "rules": [{**kadense, "operations": ["CREATE", "UPDATE"], "resources": [constants.TEMPLATE_PLURAL],
-                        "scope": "Namespaced"}]},
+             # DELETE too: a template that instances still use is not deleted out from under them.
+             "rules": [{**kadense, "operations": ["CREATE", "UPDATE", "DELETE"],
+                        "resources": [constants.TEMPLATE_PLURAL], "scope": "Namespaced"}]},
             {"name": f"instances.{VALIDATING_NAME}", **common,
              "clientConfig": _client(url, service, "/validate", ca_bundle),
              "rules": [{**kadense, "operations": ["CREATE", "UPDATE"], "resources": [constants.INSTANCE_PLURAL],

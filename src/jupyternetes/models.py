@@ -202,6 +202,15 @@ class Condition(_Model):
     observed_generation: int | None = None
 
 
+class RenderedFrom(_Model):
+    """The template version an instance was rendered from (recorded once, at the first rendering)."""
+
+    name: str | None = None
+    namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+
+
 class InstanceStatus(_Model):
     pods: dict[str, ResourceState] = Field(default_factory=dict)
     pvcs: dict[str, ResourceState] = Field(default_factory=dict)
@@ -210,6 +219,7 @@ class InstanceStatus(_Model):
     pods_provisioned: str | None = None
     pvcs_provisioned: str | None = None
     other_resources_provisioned: dict[str, str] = Field(default_factory=dict)
+    template: RenderedFrom | None = None
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
-from jupyternetes import network
+from jupyternetes import entitlements, network
 
 Mode = Literal["enforce", "warn", "audit"]
 Quantity = StrictStr | StrictInt | StrictFloat
@@ -110,6 +110,25 @@ class Network(_Section):
                        Destination] = Field(default_factory=dict)
 
 
+TemplatePattern = Annotated[StrictStr, Field(pattern=entitlements.TEMPLATE_PATTERN, max_length=317)]
+
+
+class EntitlementRule(_Section):
+    templates: list[TemplatePattern] = Field(min_length=1, description="namespace/name patterns ('*' within a part)")
+    users: Names = Field(default_factory=list, description='JupyterHub user names ("*": everyone)')
+    groups: Names = Field(default_factory=list, description="JupyterHub group names")
+
+
+class Entitlements(_Section):
+    rules: list[EntitlementRule] = Field(default_factory=list, description="empty: every template for everyone")
+
+
+class Sessions(_Section):
+    max_seconds: StrictInt | None = Field(default=None, ge=1, description="longest session of any template")
+    templates: dict[TemplatePattern, Annotated[StrictInt, Field(ge=1)]] = Field(
+        default_factory=dict, description="per template pattern: its longest session, in seconds")
+
+
 class Fields(_Section):
     allowed: Names = Field(default_factory=list)
 
@@ -135,6 +154,8 @@ class PolicyConfig(_Section):
     scheduling: Scheduling = Field(default_factory=Scheduling)
     labels: Labels = Field(default_factory=Labels)
     network: Network = Field(default_factory=Network)
+    entitlements: Entitlements = Field(default_factory=Entitlements)
+    sessions: Sessions = Field(default_factory=Sessions)
     fields: Fields = Field(default_factory=Fields)
     variables: Variables = Field(default_factory=Variables)
     custom: dict[StrictStr, Any] = Field(default_factory=dict, description="data for policies officers add")
@@ -150,10 +171,26 @@ def problems(config: Any) -> list[str]:
         found = [_describe(e) for e in error.errors()]
     else:
         found = []
+    found += [f"{where}: {pattern!r} has '**'; '*' already matches any characters within a part, and nothing "
+              "crosses the '/'" for where, pattern in _template_patterns(config) if "**" in pattern]
     if any(problem.startswith("network") for problem in found):
         return found
     # What a schema cannot say about a destination: a podSelector alone, empty selectors, CIDRs.
     return found + network.destination_problems((config.get("network") or {}).get("destinations"))
+
+
+def _template_patterns(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every template pattern in the entitlements and session limits, with its path."""
+    found: list[tuple[str, str]] = []
+    rules = (config.get("entitlements") or {}).get("rules") if isinstance(config.get("entitlements"), dict) else None
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        templates = rule.get("templates") if isinstance(rule, dict) else None
+        found += [(f"entitlements.rules[{index}].templates[{i}]", p)
+                  for i, p in enumerate(templates if isinstance(templates, list) else []) if isinstance(p, str)]
+    limits = (config.get("sessions") or {}).get("templates") if isinstance(config.get("sessions"), dict) else None
+    found += [(f"sessions.templates[{p!r}]", p) for p in (limits if isinstance(limits, dict) else {})
+              if isinstance(p, str)]
+    return found
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -175,6 +212,9 @@ def _describe(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return f"{path}: no policy reads this key; check its spelling, or put data for your own policies under custom"
     value = error.get("input")
+    if error["type"] == "string_pattern_mismatch" and path.startswith(("entitlements", "sessions")):
+        return (f"{path}: {value!r} is not a template pattern: write namespace/name in lower case, with '*' for any "
+                "characters within one part (for example kadense/gpu-*)")
     return f"{path}: {error['msg'].rstrip('.').lower()} (found {value!r})"
 
 

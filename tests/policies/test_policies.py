@@ -4,11 +4,14 @@ names say by `jupyternetes policy test`, the tool security officers use."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from jupyternetes.dev import toolchain
 from tests.seeds import REPO_ROOT
@@ -23,8 +26,8 @@ def _opa(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_every_policy_folder_has_tests_and_both_samples() -> None:
-    assert POLICY_FOLDERS == ["credentials", "identity", "images", "kinds", "labels", "network", "resources",
-                              "scheduling", "storage", "variables"]
+    assert POLICY_FOLDERS == ["credentials", "entitlements", "identity", "images", "kinds", "labels", "network",
+                              "resources", "scheduling", "sessions", "storage", "variables"]
     for name in POLICY_FOLDERS:
         folder = POLICIES / name
         assert (folder / "policy_test.rego").exists(), name
@@ -48,21 +51,39 @@ def test_opa_test() -> None:
     assert len(declared) >= 25 and declared == passed, declared ^ passed
 
 
-def _policy_test(*files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "jupyternetes", "policy", "test", "--policies", str(POLICIES),
+def _policy_test(*files: Path, policies: Path = POLICIES) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "jupyternetes", "policy", "test", "--policies", str(policies),
                            *map(str, files)], capture_output=True, text=True, timeout=120, check=False)
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    return {**base, **{k: _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+                       for k, v in over.items()}}
+
+
+def _sample_policies(name: str, tmp_path: Path) -> Path:
+    """The shipped policies, with the folder's samples/data.yaml merged over the shipped data when there is one (for
+    the policies that do nothing until an officer sets them up: entitlements and session limits)."""
+    overlay = POLICIES / name / "samples" / "data.yaml"
+    if not overlay.exists():
+        return POLICIES
+    target = tmp_path / "policies"
+    shutil.copytree(POLICIES, target)
+    data = _merge(yaml.safe_load((POLICIES / "data.yaml").read_text()), yaml.safe_load(overlay.read_text()))
+    (target / "data.yaml").write_text(yaml.safe_dump(data))
+    return target
+
+
 @pytest.mark.parametrize("name", POLICY_FOLDERS)
-def test_allowed_sample_is_allowed(name: str) -> None:
-    done = _policy_test(POLICIES / name / "samples" / "allowed.yaml")
+def test_allowed_sample_is_allowed(name: str, tmp_path: Path) -> None:
+    done = _policy_test(POLICIES / name / "samples" / "allowed.yaml", policies=_sample_policies(name, tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "DENY" not in done.stdout
 
 
 @pytest.mark.parametrize("name", POLICY_FOLDERS)
-def test_disallowed_sample_is_denied_by_that_policy(name: str) -> None:
-    done = _policy_test(POLICIES / name / "samples" / "disallowed.yaml")
+def test_disallowed_sample_is_denied_by_that_policy(name: str, tmp_path: Path) -> None:
+    done = _policy_test(POLICIES / name / "samples" / "disallowed.yaml", policies=_sample_policies(name, tmp_path))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "DENY" in done.stdout
     assert f"(rule {name})" in done.stdout

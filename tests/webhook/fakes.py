@@ -39,6 +39,11 @@ class DictLookup:
     async def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.pods.get((namespace, name))
 
+    async def instances_using(self, namespace: str, name: str) -> list[str]:
+        return sorted(f"{ns}/{n}" for (ns, n), body in self.instances.items()
+                      if body["spec"]["template"]["name"] == name
+                      and body["spec"]["template"].get("namespace", ns) == namespace)
+
 
 def data(**config: Any) -> policy.PolicyData:
     base: dict[str, Any] = {"images": {"allowed": ["quay.io/jupyter/*"]},

@@ -23,6 +23,10 @@ from jupyternetes import admission, kube, network, pki, sealing
 from jupyternetes.dev import cluster, images, rbac, toolchain
 from jupyternetes.dev.node import POD_GATEWAY, RealNode
 
+#: The spawner's page templates (the "server not running" page that says why a server stopped). A path, not an
+#: import: the dev harness does not import the spawner.
+TEMPLATES: Final = str(Path(__file__).resolve().parents[1] / "spawner" / "templates")
+
 REPO_POLICIES: Final = Path(__file__).resolve().parents[3] / "policies"
 PACKAGED_POLICIES: Final = Path(__file__).resolve().parents[1] / "_data" / "policies"
 
@@ -113,6 +117,17 @@ def unregister_webhook(admin: kube.Kube) -> None:
             admin.delete(rt, rbac.WEBHOOK_CONFIGURATION)
 
 
+def publish_entitlements(admin: kube.Kube, local: cluster.LocalCluster, policies: Path) -> None:
+    """The entitlements of the policy data the webhook enforces, where the hub's spawner reads them (as the chart's
+    templates/hub/entitlements.yaml does)."""
+    data = yaml.safe_load((policies / "data.yaml").read_text()) or {}
+    rules = (((data.get("jupyternetes") or {}).get("config") or {}).get("entitlements") or {}).get("rules") or []
+    body = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": rbac.ENTITLEMENTS_CONFIGMAP, "namespace": local.config.hub_namespace},
+            "data": {"rules.json": json.dumps(rules)}}
+    admin.apply(body)
+
+
 def start_webhook(local: cluster.LocalCluster, opa_url: str, policies: Path | None = None, name: str = "webhook",
                   port: int | None = None, register: bool = True, **settings: Any) -> Webhook:
     """The admission webhook as the API server will call it, registered and with its caBundle in place (or, with
@@ -139,6 +154,7 @@ def start_webhook(local: cluster.LocalCluster, opa_url: str, policies: Path | No
     if not register:
         return Webhook(process, url, port, env)
     with local.kube() as admin:
+        publish_entitlements(admin, local, policies or policy_dir())
         cluster.wait_for("the webhook's CA in its configurations", lambda: all(
             w.get("clientConfig", {}).get("caBundle") for rt in (VWC, MWC)
             for w in admin.get(rt, rbac.WEBHOOK_CONFIGURATION)["webhooks"]), timeout=30, process=process)
@@ -205,10 +221,20 @@ c.JupyterHub.db_url = {db_url!r}
 c.JupyterHub.cookie_secret_file = {cookie_secret!r}
 c.JupyterHub.pid_file = {pid_file!r}
 c.ConfigurableHTTPProxy.pid_file = {proxy_pid_file!r}
-c.JupyterHub.services = [{{"name": "dev-admin", "api_token": {token!r}}}]
-c.JupyterHub.load_roles = [{{"name": "dev-admin", "scopes": ["admin:users", "admin:servers", "read:users",
-                                                               "list:users", "access:servers", "tokens"],
-                              "services": ["dev-admin"]}}]
+c.JupyterHub.template_paths = [{templates!r}]
+c.JupyterHub.services = [
+    {{"name": "dev-admin", "api_token": {token!r}}},
+    # jupyterhub-idle-culler, as Zero to JupyterHub runs it: stop servers idle for `timeout` seconds, looking every
+    # `every` seconds (z2jh's cull.timeout and cull.every).
+    {{"name": "idle-culler", "command": [{python!r}, "-m", "jupyterhub_idle_culler", "--timeout={cull_timeout}",
+                                         "--cull-every={cull_every}", "--concurrency=10"]}},
+]
+c.JupyterHub.load_roles = [
+    {{"name": "dev-admin", "scopes": ["admin:users", "admin:servers", "read:users", "list:users", "access:servers",
+                                      "tokens"], "services": ["dev-admin"]}},
+    {{"name": "idle-culler", "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+      "services": ["idle-culler"]}},
+]
 c.Spawner.ip = "0.0.0.0"
 c.Spawner.port = 8888
 c.Spawner.start_timeout = {start_timeout}
@@ -251,9 +277,16 @@ def install_hub_template(local: cluster.LocalCluster, image: str | None = None) 
             officer.apply(template, field_manager="jupyternetes-dev")
 
 
+#: jupyterhub-idle-culler's settings for the local hub: Zero to JupyterHub's defaults (cull.timeout, cull.every).
+CULL_TIMEOUT_SECONDS: Final = 3600
+CULL_EVERY_SECONDS: Final = 600
+
+
 def write_hub_config(local: cluster.LocalCluster, name: str, port: int, extra: str = "",
-                     start_timeout: int = 120, hub_ip: str = "127.0.0.1") -> tuple[Path, str]:
-    """A jupyterhub_config.py for the local hub; returns its path and the admin API token."""
+                     start_timeout: int = 120, hub_ip: str = "127.0.0.1", cull_timeout: int = CULL_TIMEOUT_SECONDS,
+                     cull_every: int = CULL_EVERY_SECONDS) -> tuple[Path, str]:
+    """A jupyterhub_config.py for the local hub, with the idle culler (see `CULL_TIMEOUT_SECONDS`); returns its path
+    and the admin API token."""
     directory = local.state_dir / name
     directory.mkdir(parents=True, exist_ok=True)
     token_file = directory / "admin-token"
@@ -278,17 +311,19 @@ def write_hub_config(local: cluster.LocalCluster, name: str, port: int, extra: s
         kubeconfig=str(local.kubeconfig(cluster.HUB)), namespace=local.config.hub_namespace,
         template=HUB_TEMPLATE, template_namespace=local.config.template_namespace,
         public_key=str(sealing_keys(local)[1]), start_timeout=start_timeout, extra=extra,
+        templates=TEMPLATES, python=sys.executable, cull_timeout=cull_timeout, cull_every=cull_every,
         pod_network=f"{local.config.pod_cidr_prefix}.0.0/16"))
     return config, token
 
 
 def start_hub(local: cluster.LocalCluster, name: str = "jupyterhub", port: int | None = None,
               extra: str = "", start_timeout: int = 120, env: dict[str, str] | None = None,
-              hub_ip: str = "127.0.0.1") -> Hub:
+              hub_ip: str = "127.0.0.1", cull_timeout: int = CULL_TIMEOUT_SECONDS,
+              cull_every: int = CULL_EVERY_SECONDS) -> Hub:
     """JupyterHub with the Jupyternetes spawner and configurable-http-proxy, as the hub's own identity. Its API
     listens on `hub_ip`: loopback for the kubelet stand-in, the node's address for servers in real containers."""
     port = port or cluster.free_port()
-    config, token = write_hub_config(local, name, port, extra, start_timeout, hub_ip)
+    config, token = write_hub_config(local, name, port, extra, start_timeout, hub_ip, cull_timeout, cull_every)
     process = local.spawn(name, [sys.executable, "-m", "jupyterhub", "-f", str(config)],
                           env={**os.environ, **env} if env else None)
     url = f"http://127.0.0.1:{port}"

@@ -276,6 +276,18 @@ def instance_crd() -> dict[str, Any]:
                                 "description": "Pending, Provisioned, Running, Succeeded or Failed."},
             "pvcsProvisioned": {"type": "string", "description": "Pending, Provisioned or Failed."},
             "otherResourcesProvisioned": {**_STRING_MAP, "description": "Summary state of other objects by kind."},
+            "template": {
+                "type": "object",
+                "description": "The template version this instance was rendered from, recorded when it was first "
+                               "rendered and never changed: a running server keeps this version; the next start "
+                               "uses the template as it is then.",
+                "properties": {
+                    "name": {"type": "string"},
+                    "namespace": {"type": "string"},
+                    "uid": {"type": "string"},
+                    "generation": {"type": "integer", "format": "int64"},
+                },
+            },
             "conditions": {
                 "type": "array",
                 "description": "Ready, Progressing and Degraded.",
@@ -334,6 +346,8 @@ def instance_crd() -> dict[str, Any]:
     }
     columns = [
         {"name": "Template", "type": "string", "jsonPath": ".spec.template.name"},
+        {"name": "Template-Generation", "type": "integer", "jsonPath": ".status.template.generation",
+         "priority": 1},
         {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
         {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
          "priority": 1},

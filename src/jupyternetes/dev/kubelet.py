@@ -8,7 +8,9 @@ listen on the pod's own IP, which is where JupyterHub's proxy sends the user:
 - the environment is what the kubelet would give: `envFrom` (Secrets and ConfigMaps), `env` values with `$(VAR)`
   expansion, `valueFrom` Secret and ConfigMap keys and the downward API (`status.podIP`, names, namespace), over the
   image's own (HOME, PATH, and a Jupyter configuration that lets the server start as this process's user);
-- processes stop when the pod is deleted or stops running.
+- processes stop when the pod is deleted or stops running;
+- like the kubelet, a pod on a kwok node with `activeDeadlineSeconds` (whether or not it runs processes here) is
+  failed that long after it started: phase Failed, reason DeadlineExceeded (how session limits end a server).
 
 It is no sandbox: nothing is isolated, no image is pulled, volumes are not mounted and the securityContext is not
 enforced. `--mode respond` runs no process at all: it answers HTTP on each pod's ports, for benchmarks where only the
@@ -23,6 +25,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import datetime
 import ipaddress
 import logging
 import os
@@ -35,7 +38,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from jupyternetes import kube
-from jupyternetes.dev.cluster import die_with_parent
+from jupyternetes.dev.cluster import REAL_NODE_NAME, die_with_parent
 
 logger = logging.getLogger("jupyternetes.dev.kubelet")
 
@@ -115,6 +118,7 @@ class Kubelet:
         self.resolver = Resolver(api)
         self.running: dict[str, list[Any]] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
+        self.deadlines: dict[str, asyncio.Task[None]] = {}
         self.bin_dir = Path(sys.executable).parent
 
     def image_env(self, pod_dir: Path) -> dict[str, str]:
@@ -129,10 +133,41 @@ class Kubelet:
     def on_change(self, kind: str, pod: dict[str, Any]) -> None:
         key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
         wanted = kind != "DELETED" and self._should_run(pod)
+        deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+        timed = kind != "DELETED" and self._on_fake_node(pod) and isinstance(deadline, int)
+        if timed and key not in self.deadlines:
+            self.deadlines[key] = asyncio.create_task(self._deadline(pod, deadline))
+        elif not timed and key in self.deadlines:
+            self.deadlines.pop(key).cancel()
         if wanted and key not in self.running and key not in self.pending:
             self.pending[key] = asyncio.create_task(self._start(key, pod))
         elif not wanted and (key in self.running or key in self.pending):
             asyncio.create_task(self._stop(key))
+
+    async def _deadline(self, pod: Mapping[str, Any], seconds: int) -> None:
+        """Fail the pod `seconds` after it started, as the kubelet does for `activeDeadlineSeconds`."""
+        meta, status = pod["metadata"], pod.get("status") or {}
+        started = status.get("startTime")
+        elapsed = 0.0
+        if started:
+            begun = datetime.datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+            elapsed = (datetime.datetime.now(datetime.UTC) - begun).total_seconds()
+        await asyncio.sleep(max(0.0, seconds - elapsed))
+        logger.info("%s/%s passed its activeDeadlineSeconds (%d): failing it", meta["namespace"], meta["name"],
+                    seconds)
+        with contextlib.suppress(kube.NotFound):
+            await self.api.patch(kube.POD, meta["name"], {"status": {
+                "phase": "Failed", "reason": "DeadlineExceeded",
+                "message": "Pod was active on the node longer than the specified deadline"}},
+                meta["namespace"], subresource="status")
+
+    @staticmethod
+    def _on_fake_node(pod: Mapping[str, Any]) -> bool:
+        """A running pod on one of kwok's nodes (every pod but the real node's, whose kubelet is real)."""
+        status = pod.get("status") or {}
+        return (status.get("phase") == "Running" and not (pod.get("metadata") or {}).get("deletionTimestamp")
+                and bool((pod.get("spec") or {}).get("nodeName"))
+                and (pod.get("spec") or {}).get("nodeName") != REAL_NODE_NAME)
 
     @staticmethod
     def _should_run(pod: Mapping[str, Any]) -> bool:
@@ -226,6 +261,8 @@ class Kubelet:
         logger.info("stopped %s", key)
 
     async def stop_all(self) -> None:
+        for task in self.deadlines.values():
+            task.cancel()
         for key in list(self.running) + list(self.pending):
             await self._stop(key)
 

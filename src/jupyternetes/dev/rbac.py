@@ -27,6 +27,8 @@ WEBHOOK_CONFIGURATION: Final = "jupyternetes-webhook"
 WEBHOOK_TLS_SECRET: Final = "jupyternetes-webhook-tls"
 OPERATOR_LEASE: Final = "jupyternetes-operator"
 SEALING_CONFIGMAP: Final = "jupyternetes-sealing"
+#: The entitlements published for the hub's spawn page (the spawner's default `entitlements_configmap`).
+ENTITLEMENTS_CONFIGMAP: Final = "jupyternetes-entitlements"
 POLICY_CONFIGMAP: Final = "jupyternetes-webhook-policies"
 
 _RBAC: Final = "rbac.authorization.k8s.io/v1"
@@ -56,7 +58,8 @@ def _rule(groups: list[str], resources: list[str], verbs: list[str],
 
 
 def hub_rules() -> list[dict[str, Any]]:
-    return [_rule([constants.GROUP], [constants.INSTANCE_PLURAL], ["create", "get", "list", "watch", "delete"])]
+    return [_rule([constants.GROUP], [constants.INSTANCE_PLURAL], ["create", "get", "list", "watch", "delete"]),
+            _rule([""], ["configmaps"], ["get"], [ENTITLEMENTS_CONFIGMAP])]
 
 
 def operator_cluster_rules() -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ KIND_NOT_ALLOWED: Final = "KindNotAllowed"
 QUOTA_EXCEEDED: Final = "QuotaExceeded"
 CONFLICT: Final = "NameConflict"
 SEALED: Final = "SealedVariablesUnreadable"
+TEMPLATE_CHANGED: Final = "TemplateChanged"
 
 
 def _now() -> str:

@@ -57,6 +57,10 @@ class _Pass:
     problem: Problem | None = None
     requeue_after: float | None = None
     secret: render.RenderedObject | None = None
+    #: The template version the instance is rendered from (status.template), and why the template as it is now is
+    #: another version ("" if it is the same).
+    template: dict[str, Any] = field(default_factory=dict)
+    template_changed: str = ""
 
 
 def _now() -> str:
@@ -122,6 +126,7 @@ _EVENT_REASON = {
     status_mod.REASON_CONFLICT: events.CONFLICT,
     status_mod.REASON_POD_FAILED: events.POD_FAILED,
     status_mod.REASON_SEALED: events.SEALED,
+    status_mod.REASON_TEMPLATE_CHANGED: events.TEMPLATE_CHANGED,
 }
 
 
@@ -175,6 +180,7 @@ class Reconciler:
 
     async def _plan(self, body: dict[str, Any], work: _Pass) -> render.Manifests | None:
         namespace = body["metadata"]["namespace"]
+        work.template = dict(status_mod.current(body).get("template") or {})
         try:
             instance = models.parse_instance(body)
         except models.InvalidObjectError as error:
@@ -203,6 +209,8 @@ class Reconciler:
                 retrying=False,
             )
             return None
+        work.template = status_mod.rendered_from(status_mod.current(body), template_body)
+        work.template_changed = status_mod.template_changed(work.template, template_body)
         try:
             template = models.parse_template(template_body)
             manifests = render.render(template, instance)
@@ -295,6 +303,15 @@ class Reconciler:
             self._failed(instance, rendered, error, work, verb="reading")
             return
         created = False
+        if existing is None and work.template_changed:
+            # A running server is never rebuilt from another version of its template (half old, half new).
+            message = (f"{rendered.kind} {rendered.name} is missing, and {work.template_changed}; a running server "
+                       "is never rebuilt from another version of its template: stop the server and start it again "
+                       "to use the new version")
+            work.outcomes[rendered.name] = Outcome(STATE_ERROR, message)
+            if work.problem is None:
+                work.problem = Problem(status_mod.REASON_TEMPLATE_CHANGED, message, retrying=False)
+            return
         if existing is None:
             manifest = dict(rendered.manifest)
             if owned:
@@ -391,6 +408,7 @@ class Reconciler:
             problem=work.problem,
             previous=previous,
             now=_now(),
+            template=work.template,
         )
         if any(s.get("state") == STATE_WAITING for s in status_mod.states(new)):
             work.requeue_after = work.requeue_after or self.settings.waiting_requeue_seconds

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from jupyternetes import constants, models
+from jupyternetes import constants, models, sessions
 from jupyternetes.models import (
     CONDITION_DEGRADED,
     CONDITION_PROGRESSING,
@@ -46,6 +46,7 @@ REASON_INVALID: Final = "Invalid"
 REASON_CONFLICT: Final = "NameConflict"
 REASON_API_ERROR: Final = "ApiError"
 REASON_SEALED: Final = "SealedVariablesUnreadable"
+REASON_TEMPLATE_CHANGED: Final = "TemplateChanged"
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,12 @@ def pod_state(rendered: RenderedObject, pod: Mapping[str, Any] | None, outcome: 
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
         state["state"] = STATE_WAITING
         state["errorMessage"] = "the pod is being deleted"
+    elif phase == "Failed" and status.get("reason") == sessions.DEADLINE_EXCEEDED:
+        # The kubelet stopped it at its activeDeadlineSeconds: the session limit, which the hub tells the user.
+        state["state"] = STATE_FAILED
+        deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+        limit = f" of {sessions.describe(deadline)}" if isinstance(deadline, int) else ""
+        state["errorMessage"] = f"{sessions.DEADLINE_EXCEEDED}: the server reached its session limit{limit}"
     elif phase == "Failed":
         state["state"] = STATE_FAILED
         state["errorMessage"] = status.get("message") or status.get("reason") or "the pod failed"
@@ -190,14 +197,18 @@ def build(
     problem: Problem | None,
     previous: Mapping[str, Any] | None,
     now: str,
+    template: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The instance's whole status.
 
     `observed` and `outcomes` are keyed by generated object name; `previous` is the status as it is now, used to keep
     condition transition times stable (so an unchanged status is byte-for-byte unchanged and not written again).
+    `template` is the template version the instance is rendered from (see `rendered_from`).
     """
     previous = previous or {}
     status: dict[str, Any] = {"pods": {}, "pvcs": {}, "otherResources": {}}
+    if template:
+        status["template"] = dict(template)
     if secret is not None:
         status["secret"] = object_state(secret, observed.get(secret.name), outcomes.get(secret.name))
     if manifests is not None:
@@ -259,6 +270,30 @@ def build(
     if generation is not None:
         status["observedGeneration"] = generation
     return status
+
+
+def rendered_from(previous: Mapping[str, Any], template: Mapping[str, Any]) -> dict[str, Any]:
+    """The template version an instance is rendered from: what its status already records (set at the first
+    rendering and never moved, so a running server keeps its version), else `template` as it is now."""
+    recorded = previous.get("template")
+    if isinstance(recorded, Mapping) and recorded.get("uid"):
+        return dict(recorded)
+    meta = template.get("metadata") or {}
+    version = {"name": meta.get("name"), "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+               "generation": meta.get("generation")}
+    return {k: v for k, v in version.items() if v is not None}
+
+
+def template_changed(recorded: Mapping[str, Any], template: Mapping[str, Any]) -> str:
+    """Why `template` (as it is now) is not the version `recorded`, or "" if it is."""
+    meta = template.get("metadata") or {}
+    if recorded.get("uid") != meta.get("uid"):
+        return (f"template {recorded.get('namespace')}/{recorded.get('name')} was deleted and created again since "
+                "this server started")
+    if recorded.get("generation") != meta.get("generation"):
+        return (f"template {recorded.get('namespace')}/{recorded.get('name')} changed since this server started "
+                f"(generation {recorded.get('generation')}, now {meta.get('generation')})")
+    return ""
 
 
 def current(instance: models.Instance | Mapping[str, Any]) -> dict[str, Any]:

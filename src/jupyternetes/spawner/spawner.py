@@ -8,19 +8,29 @@ are sealed to the operator's public key before they leave the hub.
 
 from __future__ import annotations
 
+import datetime
+import html
 import ipaddress
+import json
 import shlex
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from jupyterhub.spawner import Spawner
+from tornado import web
 from traitlets import Bool, Dict, Float, List, TraitError, Unicode, default, validate
 
-from jupyternetes import constants, kube, models, naming, sealing
+from jupyternetes import constants, entitlements, kube, models, naming, sealing, sessions
 from jupyternetes.spawner import privileges, profiles
 from jupyternetes.spawner.watcher import InstanceWatcher
+
+#: Where the shipped hub page templates are: `c.JupyterHub.template_paths = [TEMPLATES]` shows users why their
+#: server stopped (the session limit, for example) on the "server not running" page.
+TEMPLATES: Final = str(Path(__file__).parent / "templates")
+#: The key of the entitlements ConfigMap that holds the rules (a JSON list, policy data `entitlements.rules`).
+ENTITLEMENTS_KEY: Final = "rules.json"
 
 #: Progress reported on the spawn page as the operator reaches each step.
 PROGRESS_CREATED = 10
@@ -95,6 +105,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     """Spawn notebook servers as JupyterNotebookInstances, rendered and checked by Jupyternetes."""
 
     _clients: ClassVar[dict[str, kube.AsyncKube]] = {}
+    #: (kubeconfig, namespace, ConfigMap) -> (when read (monotonic), the entitlement rules, None if not published).
+    _entitlements: ClassVar[dict[tuple[str, str, str], tuple[float, list[dict[str, Any]] | None]]] = {}
     #: (kubeconfig, namespace) -> when the hub's permissions there were last found narrow enough (monotonic).
     _narrow: ClassVar[dict[tuple[str, str], float]] = {}
 
@@ -208,12 +220,32 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         `c.JupyternetesSpawner.privileges_recheck_seconds = 60`""",
     ).tag(config=True)
 
+    entitlements_configmap = Unicode(
+        "jupyternetes-entitlements",
+        help="""ConfigMap in `namespace` with the security officers' entitlements (which users and groups may use
+        which templates; the chart publishes it from the policy data). The spawn page offers each user only the
+        profiles they are entitled to, and a start of any other is refused before anything is created. The webhook
+        enforces the same rules whatever the hub does. Missing ConfigMap: every profile is offered and the webhook
+        alone decides. Empty: do not read it. `c.JupyternetesSpawner.entitlements_configmap =
+        "jupyternetes-entitlements"`""",
+    ).tag(config=True)
+
+    entitlements_recheck_seconds = Float(
+        30.0,
+        help="""How long the entitlements read from `entitlements_configmap` are used before they are read again.
+        `c.JupyternetesSpawner.entitlements_recheck_seconds = 30`""",
+    ).tag(config=True)
+
     @default("options_form")
-    def _options_form_default(self) -> str:
-        return profiles.options_form(self.profile_list) if self.profile_list else ""
+    def _options_form_default(self) -> Any:
+        return _entitled_options_form if self.profile_list else ""
 
     def options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:
         return profiles.from_form(formdata)
+
+    @default("apply_user_options")
+    def _apply_user_options_default(self) -> Any:
+        return _check_user_options
 
     # State -------------------------------------------------------------------------------------------------
 
@@ -221,12 +253,16 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     instance_namespace = Unicode("")
     #: The uid of the instance this spawner created: it only ever deletes that very object.
     instance_uid = Unicode("")
+    #: Why the last server stopped on its own (its session limit, a crash), in words for the user; kept in the hub's
+    #: database through the stop, shown on the "server not running" page and the spawn page, cleared by a start.
+    stop_reason = Unicode("")
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self.instance_name = state.get("instance_name", "")
         self.instance_namespace = state.get("instance_namespace", "")
         self.instance_uid = state.get("instance_uid", "")
+        self.stop_reason = state.get("stop_reason", "")
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()
@@ -235,9 +271,12 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             state["instance_namespace"] = self.instance_namespace
             if self.instance_uid:
                 state["instance_uid"] = self.instance_uid
+        if self.stop_reason:
+            state["stop_reason"] = self.stop_reason
         return state
 
     def clear_state(self) -> None:
+        """Forget the instance (it is gone); `stop_reason` stays, to be shown to the user."""
         super().clear_state()
         self.instance_name = ""
         self.instance_namespace = ""
@@ -272,10 +311,81 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         except profiles.ProfileError as error:
             raise SpawnError(str(error)) from None
 
-    def build_instance(self, name: str, namespace: str) -> dict[str, Any]:
-        """The instance to create: template reference, plain variables, sealed variables."""
-        profile = self._profile()
+    def _group_names(self) -> list[str]:
+        return sorted(str(getattr(group, "name", group)) for group in getattr(self.user, "groups", None) or [])
+
+    async def _entitlement_rules(self) -> list[dict[str, Any]] | None:
+        """The entitlement rules from `entitlements_configmap` (read at most every `entitlements_recheck_seconds`);
+        None when there is none to read. A ConfigMap that cannot be read or does not hold rules refuses the start:
+        the hub does not guess who may use what."""
+        if not self.entitlements_configmap:
+            return None
+        key = (self.kubeconfig or "<default>", self.namespace, self.entitlements_configmap)
+        cached = self._entitlements.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self.entitlements_recheck_seconds:
+            return cached[1]
+        where = f"ConfigMap {self.namespace}/{self.entitlements_configmap}"
+        try:
+            body = await self._api().get(kube.CONFIG_MAP, self.entitlements_configmap, self.namespace)
+        except kube.NotFound:
+            rules = None
+        except kube.ApiError as error:
+            self.log.error("cannot read the entitlements in %s: %s", where, error)
+            raise SpawnError("This hub cannot tell which servers you may start (it cannot read its entitlements). "
+                             "Ask your administrator.") from None
+        else:
+            try:
+                rules = json.loads((body.get("data") or {})[ENTITLEMENTS_KEY])
+                if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+                    raise ValueError("not a list of rules")
+            except (KeyError, ValueError) as error:
+                self.log.error("the entitlements in %s are not readable (%s: %s)", where, ENTITLEMENTS_KEY, error)
+                raise SpawnError("This hub cannot tell which servers you may start (its entitlements are not "
+                                 "readable). Ask your administrator.") from None
+        self._entitlements[key] = (time.monotonic(), rules)
+        return rules
+
+    def _is_entitled(self, rules: list[dict[str, Any]] | None, profile: dict[str, Any]) -> bool:
+        if rules is None:
+            return True
+        return entitlements.entitled(rules, profile.get("template_namespace") or self.namespace, profile["template"],
+                                     self.user.name, self._group_names())
+
+    async def entitled_profiles(self) -> list[dict[str, Any]]:
+        """The profiles this user may start (all of them when no entitlements are published)."""
+        rules = await self._entitlement_rules()
+        return [dict(p) for p in self.profile_list if self._is_entitled(rules, dict(p))]
+
+    async def entitled_profile(self) -> dict[str, Any]:
+        """The profile to start: the one chosen in `user_options` (or the default), if this user is entitled to it;
+        `SpawnError` with a message for the user otherwise."""
+        rules = await self._entitlement_rules()
+        if not self.profile_list:
+            profile = self._profile()
+            if not self._is_entitled(rules, profile):
+                raise SpawnError("Your server could not start: " + entitlements.refusal(
+                    rules or [], profile.get("template_namespace") or self.namespace, profile["template"],
+                    self.user.name))
+            return profile
+        offered = [dict(p) for p in self.profile_list if self._is_entitled(rules, dict(p))]
+        slug = (self.user_options or {}).get("profile")
+        if slug is not None and not isinstance(slug, str):
+            raise SpawnError(f"the profile must be a name, not {type(slug).__name__}")
+        if slug and any(p["slug"] == slug for p in self.profile_list) and not any(p["slug"] == slug for p in offered):
+            raise SpawnError(f"you are not entitled to the profile {slug!r}; ask a security officer for access")
+        if not offered:
+            raise SpawnError("no server types are available to you; ask a security officer for access")
+        try:
+            return dict(profiles.choose(offered, slug))
+        except profiles.ProfileError as error:
+            raise SpawnError(str(error)) from None
+
+    def build_instance(self, name: str, namespace: str, profile: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The instance to create: template reference, plain variables, sealed variables. `profile` is the one
+        chosen (see `entitled_profile`); None takes the configured choice without asking about entitlements."""
+        profile = profile if profile is not None else self._profile()
         plain: dict[str, str] = {
+            entitlements.GROUPS_VARIABLE: json.dumps(self._group_names()),
             "jupyterhub.user.name": self.user.name,
             "jupyterhub.user.id": str(self.user.id),
             "jupyterhub.namespace": self.hub_namespace,
@@ -319,6 +429,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             "QuotaExceeded": "your namespace's quota is used up",
             "RenderFailed": "its template could not be filled in",
             "PodFailed": "the server stopped",
+            "TemplateChanged": "its template changed since it started; start it again to use the new version",
         }.get(reason, "it could not be provisioned")
         return SpawnError(f"Your server could not start because {advice}: {message}. If this persists, ask your "
                           "administrator.")
@@ -344,7 +455,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     async def start(self) -> str:
         namespace = self.namespace
         name = naming.instance_name(self.user.name, self.name or "", self.name_prefix)
-        body = self.build_instance(name, namespace)
+        self.stop_reason = ""
+        body = self.build_instance(name, namespace, await self.entitled_profile())
         api = self._api()
         await self._check_privileges(api, namespace)
         watcher = InstanceWatcher.shared(api, namespace)
@@ -392,12 +504,30 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         instance = watcher.get(self.instance_name)
         if instance is None:
             return 1
-        states = [s.get("state") for s in ((instance.get("status") or {}).get("pods") or {}).values()]
+        pods = list(((instance.get("status") or {}).get("pods") or {}).values())
+        states = [s.get("state") for s in pods]
         if models.STATE_FAILED in states or models.STATE_DENIED in states:
+            self._stopped(next(s for s in pods if s.get("state") in (models.STATE_FAILED, models.STATE_DENIED)))
+            return 1
+        if has_failed(instance) and models.STATE_RUNNING not in states:
+            # The operator has given up (for example its template changed and a pod is gone).
+            self._stopped({"errorMessage": _condition(instance, "Degraded").get("message", "")})
             return 1
         if states and all(s == models.STATE_SUCCEEDED for s in states):
             return 0
         return None
+
+    def _stopped(self, pod: dict[str, Any]) -> None:
+        """Record why the server stopped on its own, in words for the user."""
+        message = str(pod.get("errorMessage") or "")
+        when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if message.startswith(sessions.DEADLINE_EXCEEDED):
+            why = message.removeprefix(f"{sessions.DEADLINE_EXCEEDED}: the server ")
+            self.stop_reason = (f"Your server stopped at {when} because it {why}, set by your administrators. "
+                                "Your files are kept; start it again to go on.")
+        else:
+            self.stop_reason = f"Your server stopped at {when}: {message or 'it exited'}."
+        self.log.info("server of %s stopped: %s", self._log_name, message or "exited")
 
     async def stop(self, now: bool = False) -> None:
         if not self.instance_name:
@@ -478,3 +608,33 @@ def _progress_messages(name: str, instance: dict[str, Any] | None) -> list[dict[
         out.append({"progress": PROGRESS_CREATED, "message": ready.get("message", "")})
     return out
 
+
+async def _entitled_options_form(spawner: JupyternetesSpawner) -> str:
+    """The spawn page's choices: the profiles this user is entitled to, and why the last server stopped."""
+    notice = ""
+    if spawner.stop_reason:
+        notice = (f'<div class="alert alert-warning" id="jupyternetes-stop-reason">'
+                  f"{html.escape(spawner.stop_reason)}</div>")
+    try:
+        offered = await spawner.entitled_profiles()
+    except SpawnError as error:
+        return notice + f'<div class="alert alert-danger">{html.escape(error.jupyterhub_message)}</div>'
+    if not offered:
+        return notice + ('<div class="alert alert-info" id="jupyternetes-no-profiles">No server types are available '
+                         "to you. Ask a security officer for access.</div>")
+    return notice + profiles.options_form(offered)
+
+
+async def _check_user_options(spawner: JupyternetesSpawner, user_options: dict[str, Any]) -> None:
+    """JupyterHub's `apply_user_options` (5.3+): the options may come from the form or straight from the REST API,
+    so they are checked here, before the hub calls `start`: only `profile`, naming a profile this user is entitled
+    to. A refusal is an HTTP 400 with a message the user reads."""
+    unknown = sorted(set(user_options or {}) - {"profile"})
+    if unknown:
+        raise web.HTTPError(400, f"unknown server options {unknown}: this hub takes only 'profile'")
+    if (user_options or {}).get("profile") and not spawner.profile_list:
+        raise web.HTTPError(400, "this hub offers no profiles to choose from; start the server without options")
+    try:
+        await spawner.entitled_profile()
+    except SpawnError as error:
+        raise web.HTTPError(400, error.jupyterhub_message) from None

@@ -6,7 +6,8 @@ Each change is reported, and the webhook passes the list on as admission warning
 
 Defaults: seccomp `RuntimeDefault` and `runAsNonRoot: true` on the pod; `allowPrivilegeEscalation: false` and
 capabilities `drop: [ALL]` on every container; `automountServiceAccountToken: false` on the pod (the notebook has no
-business talking to the Kubernetes API); resource limits from the policy data where a container has none.
+business talking to the Kubernetes API); resource limits from the policy data where a container has none; and the
+template's session limit (`activeDeadlineSeconds`, policy data `sessions`) where a template's pod sets no deadline.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from jupyternetes import quantity
+from jupyternetes import quantity, sessions
 from jupyternetes.webhook.floor import CONTAINER_LISTS
 
 SERVICE_ACCOUNT_MOUNT: Final = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -28,6 +29,8 @@ class PodDefaults:
     """What to fill in. `limits` maps a resource name (cpu, memory) to the limit set where a container has none."""
 
     limits: Mapping[str, str] = field(default_factory=dict)
+    #: The session limit to fill in as `activeDeadlineSeconds` (templates only: see `jupyternetes.sessions`).
+    active_deadline_seconds: int | None = None
 
 
 def apply(spec: Mapping[str, Any], defaults: PodDefaults, path: str = "spec",
@@ -50,6 +53,10 @@ def apply(spec: Mapping[str, Any], defaults: PodDefaults, path: str = "spec",
     if "runAsNonRoot" not in sc and not explicit_root:
         sc["runAsNonRoot"] = True
         changes.append(f"{path}.securityContext.runAsNonRoot: set to true")
+    if defaults.active_deadline_seconds is not None and "activeDeadlineSeconds" not in out:
+        out["activeDeadlineSeconds"] = defaults.active_deadline_seconds
+        changes.append(f"{path}.activeDeadlineSeconds: set to {defaults.active_deadline_seconds} (the session limit "
+                       f"of {sessions.describe(defaults.active_deadline_seconds)})")
     if "automountServiceAccountToken" not in out:
         out["automountServiceAccountToken"] = False
         changes.append(f"{path}.automountServiceAccountToken: set to false")

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from jupyternetes import constants, models, naming, render
+from jupyternetes import constants, models, naming, render, sessions
 from jupyternetes.webhook import compare, defaults, floor, shape
 from jupyternetes.webhook.policy import Engine, PolicyData, PolicyUnavailable, PolicyViolation
 from jupyternetes.webhook.review import Request
@@ -113,6 +113,8 @@ class Lookup(Protocol):
 
     async def pod(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
+    async def instances_using(self, namespace: str, name: str) -> list[str]: ...
+
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
@@ -165,6 +167,12 @@ class Judge:
 
     # Shared pieces -----------------------------------------------------------------------------------------------
 
+    def template_defaults(self, namespace: str, name: str) -> defaults.PodDefaults:
+        """The defaults the mutating webhook fills into template `namespace/name`'s pods: `pod_defaults` and the
+        template's session limit."""
+        return defaults.PodDefaults(limits=self.pod_defaults.limits,
+                                    active_deadline_seconds=sessions.limit(self.data.config, namespace, name))
+
     def _ask_policies(self, document: dict[str, Any]) -> asyncio.Task[list[PolicyViolation]]:
         """Start the policy query now, so OPA evaluates on the other core while the Python checks run."""
         return asyncio.ensure_future(self.engine.violations(document))
@@ -196,12 +204,14 @@ class Judge:
     def _document(kind: str, operation: str, namespace: str, *, pods: list[dict[str, Any]],
                   pvcs: list[dict[str, Any]], others: list[dict[str, Any]], own_secret: str,
                   own_pvcs: list[str], own_configmaps: list[str] | None = None,
-                  instance: models.Instance | None = None, template: models.Template | None = None
-                  ) -> dict[str, Any]:
+                  instance: models.Instance | None = None, template: models.Template | None = None,
+                  template_ref: tuple[str, str] | None = None) -> dict[str, Any]:
         """The input of every policy (see policies/lib/lib.rego)."""
         document: dict[str, Any] = {"kind": kind, "operation": operation, "namespace": namespace, "pods": pods,
                                     "pvcs": pvcs, "others": others, "own_secret": own_secret, "own_pvcs": own_pvcs,
                                     "own_configmaps": own_configmaps or []}
+        if template_ref is not None:
+            document["template"] = {"namespace": template_ref[0], "name": template_ref[1]}
         if instance is not None and template is not None:
             document["variables"] = instance.spec.variables
             document["sealed_variables"] = sorted(instance.spec.sealed_variables)
@@ -216,6 +226,8 @@ class Judge:
     # Templates ---------------------------------------------------------------------------------------------------
 
     async def template(self, request: Request) -> Verdict:
+        if request.operation == "DELETE":
+            return await self._template_delete(request)
         obj = request.object or {}
         verdict = Verdict(_subject(constants.TEMPLATE_KIND, obj, request))
         try:
@@ -226,10 +238,12 @@ class Judge:
         for problem in render.template_problems(template):
             path, _, message = problem.partition(": ")
             verdict.findings.append(Finding("template-syntax", path, message))
+        ref = (template.metadata.namespace or request.namespace, template.metadata.name or request.name)
+        pod_defaults = self.template_defaults(*ref)
         pods = []
         for index, pod in enumerate(template.spec.pods):
             path = f"spec.pods[{index}].spec"
-            spec, _ = defaults.apply(pod.spec, self.pod_defaults, path)
+            spec, _ = defaults.apply(pod.spec, pod_defaults, path)
             pods.append({"path": path, "spec": spec, "annotations": pod.annotations, "labels": pod.labels})
         pvcs = [{"path": f"spec.pvcs[{i}].spec", "spec": p.spec} for i, p in enumerate(template.spec.pvcs)]
         document = self._document(
@@ -240,13 +254,36 @@ class Judge:
             own_secret="{" + constants.VAR_SECRET + "}",
             own_pvcs=["{" + constants.VAR_PVC_PREFIX + p.name + "}" for p in template.spec.pvcs],
             own_configmaps=["{" + constants.VAR_OTHER_PREFIX + o.name + "}" for o in template.spec.other_resources
-                            if o.kind == "ConfigMap"])
+                            if o.kind == "ConfigMap"],
+            template_ref=ref)
         query = self._ask_policies(document)
         for pod in pods:
             self._floor(verdict, pod["spec"], pod["path"], pod["annotations"])
         for pvc in pvcs:
             self._pvc_floor(verdict, pvc["spec"], pvc["path"])
         await self._policies(verdict, query)
+        return verdict
+
+    async def _template_delete(self, request: Request) -> Verdict:
+        """A template that instances still use is not deleted out from under them: the operator could no longer
+        make a missing object for a running server, and the spawner's next start of that profile would fail
+        without saying why. The officer stops those servers first (or keeps the template, and takes it off the
+        profiles and entitlements so that nobody starts a new one)."""
+        verdict = Verdict(_subject(constants.TEMPLATE_KIND, request.old_object, request))
+        namespace, name = request.namespace, request.name
+        try:
+            users = await self.lookup.instances_using(namespace, name)
+        except Exception as error:  # noqa: BLE001 - any failure to list is a refusal, never an unchecked deletion
+            verdict.findings.append(Finding(
+                "template-in-use", "", f"cannot tell whether instances use this template ({error})",
+                "retry once the API server answers"))
+            return verdict
+        if users:
+            shown = ", ".join(users[:10]) + (f" and {len(users) - 10} more" if len(users) > 10 else "")
+            verdict.findings.append(Finding(
+                "template-in-use", "", f"{len(users)} notebook instance(s) still use it: {shown}",
+                "stop those servers first (from the hub, or delete the instances); to stop new servers from using "
+                "it meanwhile, take it off the hub's profiles and the entitlements"))
         return verdict
 
     # Instances ---------------------------------------------------------------------------------------------------
@@ -382,7 +419,9 @@ class Judge:
             own_secret=naming.object_name(rendering.instance.metadata.name, constants.SECRET_ENTRY),
             own_pvcs=[p.name for p in manifests.pvcs],
             own_configmaps=[o.name for o in manifests.others if o.kind == "ConfigMap"],
-            instance=rendering.instance, template=rendering.template)
+            instance=rendering.instance, template=rendering.template,
+            template_ref=(rendering.instance.spec.template.namespace or namespace,
+                          rendering.instance.spec.template.name))
 
     # Objects Jupyternetes makes ----------------------------------------------------------------------------------
 

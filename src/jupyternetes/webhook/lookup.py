@@ -49,6 +49,18 @@ class CachedLookup:
     async def template(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._read(self.templates, kube.TEMPLATE, namespace, name)
 
+    async def instances_using(self, namespace: str, name: str) -> list[str]:
+        """Every instance (namespace/name) whose template is `namespace`/`name`, read from the API server, not the
+        cache: deleting a template is rare, and an instance created a moment ago must count. `kube.ApiError` if the
+        list fails."""
+        found = []
+        for item in (await self.api.list(kube.INSTANCE)).get("items") or []:
+            meta = item.get("metadata") or {}
+            ref = (item.get("spec") or {}).get("template") or {}
+            if ref.get("name") == name and (ref.get("namespace") or meta.get("namespace")) == namespace:
+                found.append(f"{meta.get('namespace')}/{meta.get('name')}")
+        return sorted(found)
+
     async def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A pod as it is now (read when an instance's status names a new address, which is rare)."""
         if not (naming.is_dns1123_label(namespace) and naming.is_dns1123_subdomain(name)):

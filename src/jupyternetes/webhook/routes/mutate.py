@@ -29,8 +29,10 @@ async def _decide(http: HttpRequest, request: review.Request) -> dict[str, Any]:
         return review.response(request.uid, False, code=400, message=f"{error} (rule schema)")
     patch: list[dict[str, Any]] = []
     warnings: list[str] = []
+    pod_defaults = judge.template_defaults(template.metadata.namespace or request.namespace,
+                                           template.metadata.name or request.name)
     for index, pod in enumerate(template.spec.pods):
-        spec, changes = defaults.apply(pod.spec, judge.pod_defaults, f"spec.pods[{index}].spec")
+        spec, changes = defaults.apply(pod.spec, pod_defaults, f"spec.pods[{index}].spec")
         if changes:
             patch.append({"op": "replace", "path": f"/spec/pods/{index}/spec", "value": spec})
             warnings += changes
