@@ -243,6 +243,7 @@ def z2jh_hub(installed: Installed) -> Iterator[Hub]:
     config["JupyternetesSpawner"]["template_namespace"] = TEMPLATES
     config["JupyternetesSpawner"]["server_networks"] = [node_mod.POD_CIDR]
     values["hub"]["extraVolumes"][0]["configMap"]["name"] = f"{FULL}-sealing"
+    config["JupyternetesSpawner"]["entitlements_configmap"] = f"{FULL}-entitlements"
     password, token = secrets.token_urlsafe(16), secrets.token_hex(32)
     config["JupyterHub"].update(
         authenticator_class="dummy",
