@@ -366,3 +366,35 @@ def test_the_policies_require_digests_and_refuse_the_same_image_by_tag(stack: St
         officer.create(template)
     assert "digest" in str(refused.value), str(refused.value)
     assert notebook.reference in str(refused.value)
+
+
+def test_the_kubelet_stops_a_server_at_its_session_limit_and_the_status_says_so(stack: Stack) -> None:
+    """activeDeadlineSeconds, which session limits fill in, enforced by the real kubelet: the pod fails with
+    DeadlineExceeded, and the operator reports the limit in words the spawner passes on to the user."""
+    namespace, templates = stack.cluster.config.hub_namespace, stack.cluster.config.template_namespace
+    template = {"apiVersion": "kadense.io/v1", "kind": "JupyterNotebookTemplate",
+                "metadata": {"name": "twenty-seconds", "namespace": templates},
+                "spec": {"pods": [{"name": "main", "spec": {"activeDeadlineSeconds": 20, "containers": [
+                    {"name": "main", "image": stack.node.images["notebook"].pinned, "command": ["sleep", "3600"]}]}}]}}
+    name = f"short-{uuid.uuid4().hex[:6]}"
+    instance = {"apiVersion": "kadense.io/v1", "kind": "JupyterNotebookInstance",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"template": {"name": "twenty-seconds", "namespace": templates},
+                         "variables": {"jupyterhub.user.name": "sam", "jupyterhub.user.id": "9"}}}
+    with stack.cluster.kube(cluster_mod.OFFICER) as officer:
+        officer.create(template)
+    with stack.cluster.kube(cluster_mod.HUB) as hub, stack.cluster.kube() as admin:
+        hub.create(instance)
+        try:
+            def state() -> dict[str, Any]:
+                return ((admin.get(kube.INSTANCE, name, namespace).get("status") or {}).get("pods") or {}).get(
+                    "main") or {}
+            cluster_mod.wait_for("the pod to run", lambda: state().get("state") == "Running", timeout=120)
+            started = time.monotonic()
+            cluster_mod.wait_for("the kubelet to stop it", lambda: state().get("state") == "Failed", timeout=90)
+            assert time.monotonic() - started > 5  # it ran until its deadline, not failing at once
+            pod = admin.get(kube.POD, state()["resourceName"], namespace)
+            assert pod["status"]["reason"] == "DeadlineExceeded", pod["status"]
+            assert state()["errorMessage"] == "DeadlineExceeded: the server reached its session limit of 20 seconds"
+        finally:
+            hub.delete(kube.INSTANCE, name, namespace)
