@@ -638,6 +638,41 @@ class Judge:
                                                 self.data.mode("variables")))
 
 
+    # Stored objects (`jupyternetes audit` and the webhook's periodic audit) --------------------------------------
+
+    @staticmethod
+    def _stored_request(obj: Mapping[str, Any], kind: str, plural: str, operation: str) -> Request:
+        """A review of `obj` as it is stored, made up for judging it again (nobody is asking)."""
+        meta = _mapping(obj.get("metadata"))
+        return Request.model_validate({
+            "uid": f"audit-{_text(meta.get('uid')) or 'unknown'}",
+            "kind": {"group": constants.GROUP, "version": constants.VERSION, "kind": kind},
+            "resource": {"group": constants.GROUP, "version": constants.VERSION, "resource": plural},
+            "name": _text(meta.get("name")), "namespace": _text(meta.get("namespace")), "operation": operation,
+            "userInfo": {"username": "jupyternetes-audit"},
+            "object": dict(obj), "oldObject": dict(obj) if operation == "UPDATE" else None})
+
+    async def stored_template(self, obj: Mapping[str, Any]) -> Verdict:
+        """A stored template judged as if it were created now, against the floor and the policies as they are."""
+        return await self.template(self._stored_request(obj, constants.TEMPLATE_KIND, constants.TEMPLATE_PLURAL,
+                                                        "CREATE"))
+
+    async def stored_instance(self, obj: Mapping[str, Any]) -> Verdict:
+        """A stored instance rendered with its template as it is now and judged (as an unchanged update, so who may
+        create instances and whether its spec changed are not asked again: they were settled when it was made)."""
+        return await self.instance(self._stored_request(obj, constants.INSTANCE_KIND, constants.INSTANCE_PLURAL,
+                                                        "UPDATE"))
+
+    async def stored_pod(self, obj: Mapping[str, Any]) -> Verdict:
+        """A running pod against the floor and the policies (`workload_policies`). Its `spec.nodeName` is left out:
+        the scheduler sets it after admission, and a pod created with one was refused then."""
+        meta = _mapping(obj.get("metadata"))
+        namespace = _text(meta.get("namespace"))
+        verdict = Verdict(f"Pod {namespace}/{_text(meta.get('name'))}")
+        spec = {k: v for k, v in _mapping(obj.get("spec")).items() if k != "nodeName"}
+        await self.workload_policies(verdict, {**obj, "spec": spec}, "Pod", namespace)
+        return verdict
+
 #: Who may remove owner references (the garbage collector, with or without its own service account).
 _COLLECTORS: Final = frozenset({"system:serviceaccount:kube-system:generic-garbage-collector",
                                 "system:kube-controller-manager"})
