@@ -4,12 +4,14 @@
     jupyternetes operator [--kubeconfig FILE]                 run the operator
     jupyternetes webhook [--kubeconfig FILE]                  run the admission webhook
     jupyternetes policy test [--policies DIR] FILE...         judge objects against the policies, offline
+    jupyternetes audit [--policies DIR] [--output json]       judge what the cluster holds against the policies
     jupyternetes dev up [--state-dir DIR]                     start the local control plane in the background
     jupyternetes dev down [--state-dir DIR]                   stop it and remove its files
     jupyternetes dev tools                                    build (once) and list the pinned Go binaries
 
 Bad input (a missing file, invalid YAML, the wrong kind, an unknown variable) prints one line on stderr and exits
-with status 2.
+with status 2. `jupyternetes audit` exits 0 when no object violates an enforced policy, 1 when some do, and 2 when it
+could not audit (usage, kubeconfig, connection, permission, policy engine).
 """
 
 from __future__ import annotations
@@ -205,6 +207,37 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
     return 1 if denied else 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from jupyternetes.dev import toolchain
+    from jupyternetes.webhook import audit, audit_runs
+
+    kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in audit.KINDS]
+    if unknown or not kinds:
+        _fail(f"--kinds: unknown kind(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(audit.KINDS)}")
+    if not (args.policies / "data.yaml").is_file():
+        _fail(f"{args.policies} has no data.yaml; point --policies at a policy directory")
+    if args.namespace and args.all_namespaces:
+        _fail("--namespace and --all-namespaces go separately")
+    opa = toolchain.ensure(["opa"], log=True)["opa"]
+    try:
+        report = asyncio.run(audit_runs.run_once(args.kubeconfig, args.namespace or None, kinds, args.policies, opa,
+                                                 args.template_namespace or ""))
+    except (audit_runs.AuditError, ValueError) as error:
+        _fail(f"audit: {error}")
+    if args.output == "json":
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(audit.table(report, show_passing=args.show_passing))
+    errors = [r for r in report.results if r.result == "error"]
+    if errors:
+        _fail(f"audit: {len(errors)} object(s) could not be judged: the policy engine did not answer")
+    return 1 if report.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jupyternetes", description="JupyterHub on Kubernetes, least privilege.")
     parser.add_argument("--version", action="version", version=f"jupyternetes {__version__}")
@@ -236,6 +269,23 @@ def build_parser() -> argparse.ArgumentParser:
     ptest.add_argument("files", type=Path, nargs="+", metavar="FILE")
     ptest.set_defaults(func=cmd_policy_test)
 
+    aud = commands.add_parser("audit", help="judge every stored template and instance and every running "
+                              "Jupyternetes pod against the policies; exit 0 if none violates an enforced policy, 1 if "
+                              "any does, 2 if the audit could not run")
+    aud.add_argument("--policies", type=Path, default=Path("policies"),
+                     help="policy directory to judge with (default: policies); point it at a tightened copy to see "
+                          "what would fail before rolling it out")
+    aud.add_argument("--kubeconfig", type=Path, help="kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config)")
+    aud.add_argument("--namespace", "-n", help="audit only this namespace (default: all namespaces)")
+    aud.add_argument("--all-namespaces", "-A", action="store_true", help="audit every namespace (the default)")
+    aud.add_argument("--kinds", default=",".join(audit_kinds()),
+                     help="comma-separated kinds to audit: templates, instances, pods (default: all three)")
+    aud.add_argument("--template-namespace", help="the shared template namespace instances may use besides their "
+                     "own (default: the one the instances name)")
+    aud.add_argument("--output", "-o", choices=("table", "json"), default="table", help="report format")
+    aud.add_argument("--show-passing", action="store_true", help="list objects that pass too (table output)")
+    aud.set_defaults(func=cmd_audit)
+
     dev = commands.add_parser("dev", help="a local control plane for trying Jupyternetes out and for tests")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True, metavar="DEV_COMMAND")
     up = dev_commands.add_parser("up", help="start the local control plane in the background")
@@ -258,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev_images.add_argument("--force", action="store_true", help="build even where no real node can run")
     dev_images.set_defaults(func=cmd_dev_images)
     return parser
+
+
+def audit_kinds() -> tuple[str, ...]:
+    """What `jupyternetes audit` looks at (the same as jupyternetes.webhook.audit.KINDS, without importing the
+    webhook for every command)."""
+    return ("templates", "instances", "pods")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

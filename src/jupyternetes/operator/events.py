@@ -2,17 +2,23 @@
 
 Reasons are stable strings (listed here) so that people and tools can filter on them. Events are written in the
 background so that a slow or failing Event write never delays provisioning; a failure is logged, not retried forever.
+
+Beside the Events, every provisioning action (each create of a pod, PVC, Secret or other resource, done or refused)
+is one JSON record on the `jupyternetes.provisioning` logger (docs/audit.md): names, the instance, template, hub user
+and images, never an object's body, so the opened sealed variables in the instance's Secret never reach a log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from jupyternetes import constants, kube
+from jupyternetes import constants, jsonlog, kube
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +46,13 @@ QUOTA_EXCEEDED: Final = "QuotaExceeded"
 CONFLICT: Final = "NameConflict"
 SEALED: Final = "SealedVariablesUnreadable"
 TEMPLATE_CHANGED: Final = "TemplateChanged"
+
+
+PROVISIONING_LOGGER: Final = "jupyternetes.provisioning"
+PROVISIONING_TYPE: Final = "provisioning-action"
+#: How the webhook names the rule of each problem in a refusal: "... (rule images)".
+_RULE: Final = re.compile(r"\(rule ([A-Za-z0-9_.:-]+)\)")
+_MAX_REASON: Final = 1000
 
 
 def _now() -> str:
@@ -90,6 +103,12 @@ class Recorder:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    def provisioned(self, instance: Mapping[str, Any], manifest: Mapping[str, Any], *,
+                    created: Mapping[str, Any] | None = None, error: kube.ApiError | None = None) -> None:
+        """One JSON record of a create sent to the API server: done (`created`, the object as stored) or refused
+        (`error`). See `record_provisioning`."""
+        record_provisioning(instance, manifest, self.instance_id, created=created, error=error)
+
     def normal(self, instance: Mapping[str, Any], reason: str, message: str) -> None:
         self.record(instance, NORMAL, reason, message)
 
@@ -106,3 +125,86 @@ class Recorder:
     async def drain(self) -> None:
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _hub_user(instance: Mapping[str, Any]) -> dict[str, Any] | None:
+    variables = (instance.get("spec") or {}).get("variables") or {}
+    name = _text(variables.get("jupyterhub.user.name"))
+    if not name:
+        return None
+    try:
+        groups = json.loads(_text(variables.get("jupyterhub.user.groups")) or "[]")
+    except ValueError:
+        groups = []
+    return {"name": name, "groups": sorted(g for g in groups if isinstance(g, str)) if isinstance(groups, list)
+            else []}
+
+
+def _images(manifest: Mapping[str, Any]) -> list[str]:
+    if manifest.get("kind") != "Pod":
+        return []
+    spec = manifest.get("spec") or {}
+    return sorted({_text(c.get("image")) for key in ("initContainers", "containers", "ephemeralContainers")
+                   for c in spec.get(key) or [] if isinstance(c, Mapping) and _text(c.get("image"))})
+
+
+def provisioning_record(instance: Mapping[str, Any], manifest: Mapping[str, Any], reporting_instance: str, *,
+                        created: Mapping[str, Any] | None = None, error: kube.ApiError | None = None,
+                        timestamp: str | None = None) -> dict[str, Any]:
+    """The record of one create the operator sent (pure; names only, never the manifest's body)."""
+    meta = instance.get("metadata") or {}
+    made = manifest.get("metadata") or {}
+    labels = made.get("labels") or {}
+    ref = (instance.get("spec") or {}).get("template") or {}
+    if error is None:
+        outcome, code, reason, rules = "created", 201, "", []
+    else:
+        message = error.message
+        # Refused by admission (the webhook, or a ValidatingAdmissionPolicy), as reconcile.classify tells it.
+        denied = (("admission webhook" in message and "denied the request" in message and error.status < 500)
+                  or ("ValidatingAdmissionPolicy" in message and "denied request" in message))
+        outcome = "denied" if denied else "failed"
+        code, reason = error.status, error.message[:_MAX_REASON]
+        rules = sorted(set(_RULE.findall(error.message)))
+    return {
+        "schema": jsonlog.SCHEMA_VERSION,
+        "type": PROVISIONING_TYPE,
+        "timestamp": timestamp or jsonlog.now(),
+        "component": COMPONENT,
+        "reporting_instance": reporting_instance,
+        "action": "create",
+        "outcome": outcome,
+        "code": code,
+        "api_version": _text(manifest.get("apiVersion")),
+        "kind": _text(manifest.get("kind")),
+        "namespace": _text(made.get("namespace")) or _text(meta.get("namespace")),
+        "name": _text(made.get("name")),
+        "uid": _text((created or {}).get("metadata", {}).get("uid")) or None,
+        "entry": _text(labels.get(constants.LABEL_ENTRY)),
+        "instance": {"namespace": _text(meta.get("namespace")), "name": _text(meta.get("name")),
+                     "uid": _text(meta.get("uid"))},
+        "template": {"namespace": _text(ref.get("namespace")) or _text(meta.get("namespace")),
+                     "name": _text(ref.get("name"))},
+        "hub_user": _hub_user(instance),
+        "images": _images(manifest),
+        "rules": rules,
+        "reason": reason,
+    }
+
+
+_provisioning_log = jsonlog.logger(PROVISIONING_LOGGER)
+
+
+def record_provisioning(instance: Mapping[str, Any], manifest: Mapping[str, Any], reporting_instance: str, *,
+                        created: Mapping[str, Any] | None = None, error: kube.ApiError | None = None) -> None:
+    """Write the record of one create (never raises)."""
+    try:
+        record = provisioning_record(instance, manifest, reporting_instance, created=created, error=error)
+    except Exception:  # noqa: BLE001 - a record that cannot be built must not stop provisioning
+        logger.exception("could not build a provisioning record")
+        return
+    jsonlog.emit(_provisioning_log, record)

@@ -319,9 +319,11 @@ class Reconciler:
             try:
                 existing = await self.api.create(manifest)
                 created = True
+                self.recorder.provisioned(instance, manifest, created=existing)
             except kube.Conflict:
                 existing = await self._get(rendered, namespace)
             except kube.ApiError as error:
+                self.recorder.provisioned(instance, manifest, error=error)
                 self._failed(instance, rendered, error, work)
                 return
             if existing is None:

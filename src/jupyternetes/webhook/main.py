@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 
 import uvicorn
 
 from jupyternetes import kube
-from jupyternetes.webhook import policy
+from jupyternetes.webhook import audit_runs, policy
 from jupyternetes.webhook.app import create_app
 from jupyternetes.webhook.certs import CertificateManager
 from jupyternetes.webhook.judge import Judge
@@ -40,7 +41,13 @@ async def run(settings: WebhookSettings) -> None:
         else policy.NoPolicies())
     lookup = CachedLookup(api)
     lookup.start()
-    app = create_app(Judge(settings, data, engine, lookup), lookup)
+    judge = Judge(settings, data, engine, lookup)
+    app = create_app(judge, lookup)
+    # The periodic audit (docs/audit.md): once the caches are filled, then every audit_interval_seconds.
+    audit_task: asyncio.Task[None] | None = None
+    if settings.audit_interval_seconds > 0:
+        auditor = audit_runs.PeriodicAudit(judge, lookup, api, settings, socket.gethostname())
+        audit_task = asyncio.create_task(auditor.run(), name="audit")
     certs = CertificateManager(api, settings)
     tls: dict[str, str] = {}
     if not settings.insecure_http:
@@ -61,10 +68,11 @@ async def run(settings: WebhookSettings) -> None:
     try:
         await uvicorn.Server(config).serve()
     finally:
-        if cert_task is not None:
-            cert_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await cert_task
+        for task in (cert_task, audit_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await lookup.stop()
         await engine.aclose()
         await api.aclose()

@@ -98,6 +98,12 @@ class WebhookSettings(BaseSettings):
     timeout_seconds: int = 5
     """Timeout the API server gives each webhook call (the configurations' timeoutSeconds)."""
 
+    audit_interval_seconds: float = 300.0
+    """How often every stored template and instance is judged again against the policies (docs/audit.md), in
+    seconds; also once as soon as the caches are filled after start, so a policy change shows at its rollout. 0 turns
+    the periodic audit off. Five minutes: a new violation can only come from a policy change (which restarts the
+    webhook) or a template changed under a running instance, and each audit is one policy query per object."""
+
     @model_validator(mode="after")
     def _safe(self) -> WebhookSettings:
         if self.policy_engine == "none" and not self.development:
@@ -108,6 +114,8 @@ class WebhookSettings(BaseSettings):
             raise ValueError("tls_cert_file and tls_key_file go together; set both or neither")
         if self.rotate_before_days >= self.certificate_days:
             raise ValueError("rotate_before_days must be shorter than certificate_days")
+        if self.audit_interval_seconds < 0:
+            raise ValueError("audit_interval_seconds must be 0 (off) or more")
         if not 1 <= self.timeout_seconds <= 30:
             raise ValueError("timeout_seconds must be between 1 and 30 (the API server's limit)")
         return self

@@ -13,7 +13,7 @@ from typing import Any, Final
 from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse
 
-from jupyternetes.webhook import metrics, review
+from jupyternetes.webhook import decisions, metrics, review
 
 
 class Answer(JSONResponse):
@@ -52,6 +52,11 @@ JUDGED: Final = {"jupyternotebooktemplates": "template", "jupyternotebookinstanc
                  "configmaps": "configmap"}
 
 
+def _rule(rule: str, answer: dict[str, Any]) -> dict[str, str]:
+    """A rule of the webhook itself for the decision record, with the message of the answer."""
+    return {"rule": rule, "mode": "enforce", "path": "", "message": answer["response"]["status"]["message"]}
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return Answer({"error": message}, status_code=status)
 
@@ -70,6 +75,7 @@ async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONRespons
         except review.MalformedReview as error:
             outcome = "malformed"
             if error.uid:
+                decisions.record_malformed(webhook, error.uid, str(error))
                 return Answer(review.response(error.uid, False, message=f"malformed AdmissionReview: {error}",
                                                     code=400))
             return _error(400, str(error))
@@ -77,21 +83,29 @@ async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONRespons
         kind = JUDGED.get(request.resource.resource, "unknown")
         if kind == "unknown":
             outcome = "denied"
-            return Answer(review.response(request.uid, False, code=400, message=(
+            answer = review.response(request.uid, False, code=400, message=(
                 f"the Jupyternetes {webhook} webhook does not judge {request.resource.resource!r}; check the webhook "
-                "configuration's rules")))
+                "configuration's rules"))
+            await decisions.record(webhook, request, answer, extra_rules=[_rule("webhook-rules", answer)])
+            return Answer(answer)
         try:
             answer = await decide(http, request)
         except Exception:  # noqa: BLE001 - an unexpected error must deny, never admit and never 500
             logger.exception("%s webhook: error judging %s %s/%s (uid %s)", webhook, kind, request.namespace,
                              request.name, request.uid)
             outcome = "error"
-            return Answer(review.response(request.uid, False, code=500, message=(
+            answer = review.response(request.uid, False, code=500, message=(
                 "the Jupyternetes webhook hit an internal error while judging this request and refuses it; "
-                f"see the webhook's log for uid {request.uid}")))
+                f"see the webhook's log for uid {request.uid}"))
+            await decisions.record(webhook, request, answer, extra_rules=[_rule("internal-error", answer)])
+            return Answer(answer)
         outcome = "allowed" if answer["response"]["allowed"] else "denied"
         if request.dry_run:
             outcome += "-dry-run"
+        # One record per decision (docs/audit.md), with the rules of the verdict the route left on the request.
+        await decisions.record(webhook, request, answer, verdict=getattr(http.state, "verdict", None),
+                               extra_rules=getattr(http.state, "rules", None),
+                               lookup=getattr(http.app.state.judge, "lookup", None))
         return Answer(answer)
     finally:
         metrics.DECISIONS.labels(webhook, kind, outcome).inc()

@@ -20,12 +20,15 @@ router = APIRouter()
 async def _decide(http: HttpRequest, request: review.Request) -> dict[str, Any]:
     judge: Judge = http.app.state.judge
     if request.resource.resource != "jupyternotebooktemplates" or request.operation not in ("CREATE", "UPDATE"):
+        http.state.rules = [{"rule": "webhook-rules", "mode": "enforce", "path": "",
+                             "message": f"the mutating webhook does not fill in {request.resource.resource}"}]
         return review.response(request.uid, False, code=400, message=(
             f"the Jupyternetes mutating webhook only fills in templates, not {request.operation} of "
             f"{request.resource.resource}; check the webhook configuration's rules"))
     try:
         template = models.parse_template(request.object)
     except models.InvalidObjectError as error:
+        http.state.rules = [{"rule": "schema", "mode": "enforce", "path": "", "message": str(error)}]
         return review.response(request.uid, False, code=400, message=f"{error} (rule schema)")
     patch: list[dict[str, Any]] = []
     warnings: list[str] = []

@@ -27,6 +27,7 @@ async def _decide(http: HttpRequest, request: review.Request) -> dict[str, Any]:
         verdict = await judge.instance(request)
     else:
         verdict = await judge.workload(request)
+    http.state.verdict = verdict  # for the decision record (routes/common.py)
     for finding in verdict.findings:
         if finding.mode == "audit":
             logger.warning("audit: %s: %s (uid %s)", verdict.subject, finding.describe(), request.uid)

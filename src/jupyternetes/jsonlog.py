@@ -1,0 +1,50 @@
+"""Loggers whose records are one JSON object per line, whatever the rest of a component logs and how (the admission
+decisions and provisioning actions that a SIEM takes in; docs/audit.md documents every field).
+
+Each record is logged with the JSON text as its whole message, through a handler of its own that prints nothing but
+the message, and is not passed on to the component's other handlers: one line, one object, nothing around it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any, Final, TextIO
+
+#: The version of the record schemas in docs/audit.md; raised when a field changes meaning or goes away.
+SCHEMA_VERSION: Final = 1
+
+
+def now() -> str:
+    """The time now, RFC 3339 in UTC with milliseconds: 2026-05-01T12:00:00.123Z."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def dumps(record: Mapping[str, Any]) -> str:
+    """One line of JSON: no newline inside (json escapes them in strings), ASCII only, keys in the given order."""
+    return json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
+
+
+def logger(name: str, stream: TextIO | None = None) -> logging.Logger:
+    """The logger `name`, set up (once) to write each record's message alone on a line of `stream` (default: stderr,
+    where the components log) and not to pass records on to the root logger's handlers."""
+    log = logging.getLogger(name)
+    if not any(getattr(handler, "_jupyternetes_json", False) for handler in log.handlers):
+        handler = logging.StreamHandler(stream or sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._jupyternetes_json = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log
+
+
+def emit(log: logging.Logger, record: Mapping[str, Any]) -> None:
+    """Write `record` as one JSON line (never raises: a record that cannot be written is not worth an outage)."""
+    try:
+        log.info("%s", dumps(record))
+    except Exception:  # noqa: BLE001 - logging must never break admission or provisioning
+        logging.getLogger(__name__).exception("could not write a %s record", log.name)

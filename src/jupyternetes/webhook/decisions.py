@@ -1,0 +1,169 @@
+"""One JSON record per admission decision (allow, warn or deny), on the `jupyternetes.decisions` logger: who asked,
+for what, from which template, with which images, which rules fired and what the answer was (docs/audit.md).
+
+Only names, images, rules and the messages already sent back to the API server go in: never an object's body, so a
+Secret's data, a sealed variable or a ConfigMap's contents cannot reach the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, Final, Protocol
+
+from jupyternetes import constants, jsonlog
+from jupyternetes.webhook.judge import Verdict
+from jupyternetes.webhook.review import Request
+
+LOGGER: Final = "jupyternetes.decisions"
+TYPE: Final = "admission-decision"
+COMPONENT: Final = "jupyternetes-webhook"
+#: Longest message kept per rule, and most warnings kept per record: a record stays one readable line.
+MAX_MESSAGE: Final = 1000
+MAX_WARNINGS: Final = 20
+_KINDS: Final = {constants.TEMPLATE_PLURAL: constants.TEMPLATE_KIND, constants.INSTANCE_PLURAL: constants.INSTANCE_KIND}
+
+log: logging.Logger = jsonlog.logger(LOGGER)
+
+
+class TemplateLookup(Protocol):
+    async def template(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def pod_images(spec: Any) -> list[str]:
+    """The images of every container, init container and ephemeral container of a PodSpec."""
+    spec = _mapping(spec)
+    return [_text(_mapping(c).get("image")) for key in ("initContainers", "containers", "ephemeralContainers")
+            for c in spec.get(key) or [] if isinstance(c, Mapping) and _text(_mapping(c).get("image"))]
+
+
+def template_images(template: Any) -> list[str]:
+    """Every image a template's pods name (placeholders as written)."""
+    pods = _mapping(_mapping(template).get("spec")).get("pods") or []
+    return sorted({image for pod in pods if isinstance(pod, Mapping) for image in pod_images(pod.get("spec"))})
+
+
+def hub_user(instance: Any) -> dict[str, Any] | None:
+    """The JupyterHub user an instance is for, and their groups, as the hub asserted them in the variables."""
+    variables = _mapping(_mapping(_mapping(instance).get("spec")).get("variables"))
+    name = _text(variables.get("jupyterhub.user.name"))
+    if not name:
+        return None
+    try:
+        groups = json.loads(_text(variables.get("jupyterhub.user.groups")) or "[]")
+    except ValueError:
+        groups = []
+    return {"name": name, "groups": sorted(g for g in groups if isinstance(g, str)) if isinstance(groups, list)
+            else []}
+
+
+def _ref(namespace: Any, name: Any) -> dict[str, str] | None:
+    return {"namespace": _text(namespace), "name": _text(name)} if _text(name) else None
+
+
+def context(kind: str, obj: Mapping[str, Any] | None, namespace: str) -> dict[str, Any]:
+    """The template, instance, hub user and images an object is about, from the object alone."""
+    obj = _mapping(obj)
+    meta = _mapping(obj.get("metadata"))
+    namespace = _text(meta.get("namespace")) or namespace
+    labels, annotations = _mapping(meta.get("labels")), _mapping(meta.get("annotations"))
+    if kind == constants.TEMPLATE_KIND:
+        return {"template": _ref(namespace, meta.get("name")), "instance": None, "hub_user": None,
+                "images": template_images(obj)}
+    if kind == constants.INSTANCE_KIND:
+        template = _mapping(_mapping(obj.get("spec")).get("template"))
+        return {"template": _ref(_text(template.get("namespace")) or namespace, template.get("name")),
+                "instance": _ref(namespace, meta.get("name")), "hub_user": hub_user(obj), "images": []}
+    template_namespace = labels.get(constants.LABEL_TEMPLATE_NAMESPACE) or namespace
+    return {"template": _ref(template_namespace, labels.get(constants.LABEL_TEMPLATE)),
+            "instance": _ref(namespace, annotations.get(constants.ANNOTATION_INSTANCE_NAME)), "hub_user": None,
+            "images": sorted(set(pod_images(obj.get("spec")))) if kind == "Pod" else []}
+
+
+def outcome(response: Mapping[str, Any]) -> tuple[str, int]:
+    """("allow" | "warn" | "deny", HTTP-style code) of an AdmissionReview response."""
+    body = _mapping(response.get("response"))
+    code = int(_mapping(body.get("status")).get("code") or (200 if body.get("allowed") else 403))
+    if not body.get("allowed"):
+        return "deny", code
+    return ("warn" if body.get("warnings") else "allow"), code
+
+
+def rules(verdict: Verdict | None) -> list[dict[str, str]]:
+    if verdict is None:
+        return []
+    return [{"rule": f.rule, "mode": f.mode, "path": f.path, "message": f.message[:MAX_MESSAGE]}
+            for f in verdict.findings]
+
+
+def build(webhook: str, request: Request, response: Mapping[str, Any], *, verdict: Verdict | None = None,
+          extra_rules: list[dict[str, str]] | None = None, images: list[str] | None = None,
+          timestamp: str | None = None) -> dict[str, Any]:
+    """The record of one decision (pure: the tests compare whole records)."""
+    kind = _KINDS.get(request.resource.resource) or request.kind.kind
+    obj = request.object if request.object is not None else request.old_object
+    about = context(kind, obj, request.namespace)
+    if images is not None:
+        about["images"] = images
+    meta = _mapping(_mapping(obj).get("metadata"))
+    name = request.name or _text(meta.get("name")) or (_text(meta.get("generateName")) + "*" if
+                                                         meta.get("generateName") else "")
+    verdict_name, code = outcome(response)
+    return {
+        "schema": jsonlog.SCHEMA_VERSION,
+        "type": TYPE,
+        "timestamp": timestamp or jsonlog.now(),
+        "component": COMPONENT,
+        "webhook": webhook,
+        "request_uid": request.uid,
+        "dry_run": request.dry_run,
+        "user": {"username": request.user_info.username, "groups": list(request.user_info.groups)},
+        "operation": request.operation,
+        "kind": kind,
+        "resource": request.resource.resource,
+        "sub_resource": request.sub_resource,
+        "namespace": _text(meta.get("namespace")) or request.namespace,
+        "name": name,
+        **about,
+        "verdict": verdict_name,
+        "code": code,
+        "rules": rules(verdict) + list(extra_rules or []),
+        "warnings": [str(w)[:MAX_MESSAGE] for w in _mapping(response.get("response")).get("warnings") or []
+                     ][:MAX_WARNINGS],
+    }
+
+
+async def record(webhook: str, request: Request, response: Mapping[str, Any], *, verdict: Verdict | None = None,
+                 extra_rules: list[dict[str, str]] | None = None, lookup: TemplateLookup | None = None) -> None:
+    """Write the record of one decision. For an instance, the images are those of its template as it is now (from
+    the webhook's cache; left empty if it cannot be read)."""
+    try:
+        images: list[str] | None = None
+        if lookup is not None and request.resource.resource == constants.INSTANCE_PLURAL and request.object:
+            ref = context(constants.INSTANCE_KIND, request.object, request.namespace)["template"]
+            if ref is not None:
+                try:
+                    images = template_images(await lookup.template(ref["namespace"], ref["name"]))
+                except Exception:  # noqa: BLE001 - the record is written without images rather than not at all
+                    images = []
+        jsonlog.emit(log, build(webhook, request, response, verdict=verdict, extra_rules=extra_rules,
+                                images=images))
+    except Exception:  # noqa: BLE001 - a record that cannot be built must not turn into a refused request
+        logging.getLogger(__name__).exception("could not build the decision record of uid %s", request.uid)
+
+
+def record_malformed(webhook: str, uid: str, message: str) -> None:
+    """A review refused before it could be read (only when it carried a uid to answer to)."""
+    jsonlog.emit(log, {"schema": jsonlog.SCHEMA_VERSION, "type": TYPE, "timestamp": jsonlog.now(),
+                       "component": COMPONENT, "webhook": webhook, "request_uid": uid, "verdict": "deny", "code": 400,
+                       "rules": [{"rule": "malformed-review", "mode": "enforce", "path": "",
+                                  "message": message[:MAX_MESSAGE]}]})
