@@ -5,8 +5,9 @@ Each component gets only what it needs (see SECURITY.md for the matrix and the r
 - hub: create, get, list, watch and delete `jupyternotebookinstances` in the hub namespace. Nothing else.
 - operator: read instances and templates, write instance status, manage the pods, PVCs and Secrets it renders,
   write Events, and hold a Lease for leader election in the system namespace.
-- webhook: read templates and instances, and get pods (to check the address an instance's status names); update its
-  own webhook configurations and certificate Secret by name.
+- webhook: read templates and instances, and get pods (to check the address an instance's status names); create
+  Events (the periodic audit's PolicyViolation warnings); update its own webhook configurations and certificate
+  Secret by name.
 - security officer: edit templates in the template namespace and the webhook's policy ConfigMap; read templates and
   instances everywhere.
 
@@ -90,6 +91,7 @@ def webhook_cluster_rules() -> list[dict[str, Any]]:
     return [
         _rule([constants.GROUP], [constants.TEMPLATE_PLURAL, constants.INSTANCE_PLURAL], READ),
         _rule([""], ["pods"], ["get"]),
+        _rule([""], ["events"], ["create"]),
         _rule(["admissionregistration.k8s.io"], ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
               ["get", "update"], [WEBHOOK_CONFIGURATION]),
     ]
