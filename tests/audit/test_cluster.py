@@ -172,7 +172,7 @@ def _metrics(url: str) -> str:
 
 def _sample(text: str, name: str, **labels: str) -> float | None:
     for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
+        if line.startswith((name + "{", name + " ")):
             found = dict(part.split("=", 1) for part in line[len(name):].split(" ")[0].strip("{}").split(",") if part)
             if all(found.get(k) == f'"{v}"' for k, v in labels.items()):
                 return float(line.rsplit(" ", 1)[1])

@@ -8,7 +8,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -167,7 +167,7 @@ class TestJsonLines:
 
 
 class TestProvisioningRecord:
-    SECRET_MANIFEST = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+    SECRET_MANIFEST: ClassVar[dict[str, Any]] = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                        "metadata": {"name": "jupyter-ada-secret-1a2b", "namespace": "default",
                                     "labels": {"jupyternetes.kadense.io/entry": "secret"}},
                        "stringData": {"JUPYTERHUB_API_TOKEN": SECRET_VALUE}}
