@@ -4,6 +4,7 @@ provisioning the seed's instance through the webhook."""
 from __future__ import annotations
 
 import base64
+import datetime
 import contextlib
 import signal
 import ssl
@@ -209,3 +210,34 @@ def test_the_operator_provisions_the_seed_instance_through_the_webhook(cluster: 
             assert not any(v["name"].startswith("kube-api-access") for v in pod["spec"]["volumes"])
         finally:
             stop(cluster, operator)
+
+
+def test_a_certificate_that_would_expire_before_the_first_check_is_replaced_before_serving(
+    cluster: LocalCluster, admin: kube.Kube
+) -> None:
+    """Found when a webhook started after another had left a certificate with seconds to live (the rotation test's):
+    with the default check every 60 s it served that certificate until it expired, failing every review. A
+    certificate within `rotate_before_days` of expiry is now replaced at start, keeping its CA in the bundle."""
+    from jupyternetes.webhook import certs
+    from jupyternetes.webhook.settings import WebhookSettings
+
+    settings = WebhookSettings(namespace=cluster.config.system_namespace)
+    dying = certs.new_material(settings, None, datetime.timedelta(seconds=20))
+    namespace = cluster.config.system_namespace
+    try:
+        secret = admin.get(kube.SECRET, rbac.WEBHOOK_TLS_SECRET, namespace)
+    except kube.NotFound:  # another test deleted it
+        secret = admin.create({"apiVersion": "v1", "kind": "Secret",
+                               "metadata": {"name": rbac.WEBHOOK_TLS_SECRET, "namespace": namespace}})
+    secret["data"] = dying.to_secret_data()
+    admin.request("PUT", kube.SECRET.path(namespace, rbac.WEBHOOK_TLS_SECRET), body=secret)
+    with webhook_stack(cluster) as stack:
+        served = ssl.get_server_certificate(("127.0.0.1", stack.webhook.port))
+        stored = certs.Material.from_secret_data(
+            admin.get(kube.SECRET, rbac.WEBHOOK_TLS_SECRET, cluster.config.system_namespace)["data"])
+        assert stored is not None
+        assert stored.serving.not_after - datetime.datetime.now(datetime.UTC) > datetime.timedelta(days=300)
+        assert served.encode().strip() == stored.serving.cert_pem.strip()
+        assert dying.ca.cert_pem in stored.bundle  # servers that trusted the old CA still do until it goes
+        made = admin.create(make_template("default", name=f"fresh-{time.monotonic_ns() % 100000}"), dryRun="All")
+        assert made["metadata"]["name"].startswith("fresh-")

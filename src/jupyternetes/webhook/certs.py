@@ -197,11 +197,14 @@ class CertificateManager:
                 f"the Secret {self.settings.namespace}/{self.settings.certificate_secret} does not exist; the chart "
                 "(or `jupyternetes dev up`) creates it empty, and the webhook fills it in") from None
         material = Material.from_secret_data(secret.get("data") or {})
-        expired = material is not None and (
-            material.serving.not_after - datetime.datetime.now(datetime.UTC) <= datetime.timedelta(0))
-        if material is not None and not expired:
+        remaining = (material.serving.not_after - datetime.datetime.now(datetime.UTC) if material is not None
+                     else datetime.timedelta(0))
+        if material is not None and remaining > self.rotate_before:
             return material
-        fresh = new_material(self.settings, None, self.validity)
+        # Missing, expired, or due for rotation: a certificate that expires before the first check (every
+        # check_interval_seconds) would fail every review in between, so it is replaced before serving starts (keeping
+        # the CA while it is valid, as a rotation does).
+        fresh = new_material(self.settings, material if remaining > datetime.timedelta(0) else None, self.validity)
         secret["data"] = fresh.to_secret_data()
         try:
             await self.api.request("PUT", kube.SECRET.path(self.settings.namespace, self.settings.certificate_secret),
