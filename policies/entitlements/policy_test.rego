@@ -35,7 +35,14 @@ test_everyone_when_the_rule_says_star if {
 test_a_user_outside_the_groups_is_refused_with_their_groups if {
 	some d in entitlements.deny with input as instance("gpu-v100", "mallory", "[\"stats101\", \"art\"]")
 		with data.jupyternetes.config as config
-	d.message == "mallory is not entitled to template kadense/gpu-v100 (groups: art, stats101)"
+	d.message == "\"mallory\" is not entitled to template kadense/gpu-v100 (groups: \"art\", \"stats101\")"
+}
+
+test_control_characters_in_names_are_escaped_in_the_message if {
+	some d in entitlements.deny with input as instance("gpu-v100", "mal\nlory", "[\"a\\nb\"]")
+		with data.jupyternetes.config as config
+	not contains(d.message, "\n")
+	contains(d.message, "\\n")
 }
 
 test_a_template_no_rule_names_is_refused_to_everyone if {

@@ -51,3 +51,17 @@ test_a_bare_pod_takes_the_limit_for_all if {
 	some d in sessions.deny with input as pod with data.jupyternetes.config as config
 	contains(d.message, "the most allowed is 28800")
 }
+
+test_a_long_grace_period_would_outlive_the_limit if {
+	spec := {"activeDeadlineSeconds": 3600, "terminationGracePeriodSeconds": 2592000}
+	some d in sessions.deny with input as doc("notebook", spec) with data.jupyternetes.config as config
+	d.path == "spec.pods[0].spec.terminationGracePeriodSeconds"
+	contains(d.message, "the most allowed is 300")
+	count(sessions.deny) == 0 with input as doc("notebook", {"activeDeadlineSeconds": 3600, "terminationGracePeriodSeconds": 300})
+		with data.jupyternetes.config as config
+}
+
+test_a_long_grace_period_is_not_judged_without_a_limit if {
+	count(sessions.deny) == 0 with input as doc("notebook", {"terminationGracePeriodSeconds": 2592000})
+		with data.jupyternetes.config as {}
+}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any, Final, TextIO
@@ -48,3 +49,29 @@ def emit(log: logging.Logger, record: Mapping[str, Any]) -> None:
         log.info("%s", dumps(record))
     except Exception:  # noqa: BLE001 - logging must never break admission or provisioning
         logging.getLogger(__name__).exception("could not write a %s record", log.name)
+
+
+#: Control characters (C0 but tab, DEL, C1) and the Unicode line and paragraph separators.
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def one_line(text: str) -> str:
+    """`text` with every control character escaped (a newline as \\n): a value from a request (a user's name, a
+    group) can then never end a log line, start a forged one, or drive a terminal."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1] if m.group() in "\n\r" else f"\\x{ord(m.group()):02x}"
+                        if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+
+
+class OneLineFormatter(logging.Formatter):
+    """The components' plain-text log format, one line per record whatever the message or traceback holds."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return one_line(super().format(record))
+
+
+def configure_text_logging(level: int = logging.INFO) -> None:
+    """The root logger writes one line per record to stderr (`TEXT_FORMAT`), control characters escaped."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter(TEXT_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])

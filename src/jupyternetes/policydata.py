@@ -127,6 +127,8 @@ class Sessions(_Section):
     max_seconds: StrictInt | None = Field(default=None, ge=1, description="longest session of any template")
     templates: dict[TemplatePattern, Annotated[StrictInt, Field(ge=1)]] = Field(
         default_factory=dict, description="per template pattern: its longest session, in seconds")
+    max_grace_seconds: StrictInt = Field(
+        default=300, ge=0, description="longest terminationGracePeriodSeconds where a session limit applies")
 
 
 class Fields(_Section):

@@ -83,7 +83,29 @@ class TestDecisionRecord:
                        "message": "ada is not entitled"},
                       {"rule": "labels", "mode": "warn", "path": "x", "message": "odd label"}],
             "warnings": ["x: odd label (rule labels) [policy in warn mode]"],
+            "truncated": {},
         }
+
+    def test_a_record_stays_short_whatever_the_hub_claims(self) -> None:
+        """Found by a red team: a user in thousands of groups, or a pod with hundreds of images, made records larger
+        than a container runtime's log line."""
+        body = instance("jupyter-ada", "default", "t", "kadense")
+        body["spec"]["variables"]["jupyterhub.user.groups"] = json.dumps([f"group-{i}" for i in range(500)])
+        request = Request.model_validate(fakes.review("jupyternotebookinstances", body, user=HUB)["request"])
+        verdict = Verdict("s", [Finding(f"rule-{i}", "p", "m") for i in range(100)])
+        record = decisions.build("validating", request, {"response": {"allowed": False}}, verdict=verdict,
+                                 images=[f"quay.io/jupyter/i{i}:1" for i in range(300)], timestamp=TIMESTAMP)
+        assert record["truncated"] == {"images": 280, "groups": 480, "rules": 80}
+        assert len(record["hub_user"]["groups"]) == len(record["images"]) == len(record["rules"]) == 20
+        assert len(jsonlog.dumps(record)) < 8192
+
+    def test_a_template_deleted_by_collection_is_named_from_its_old_object(self) -> None:
+        old = template("in-use", "kadense")
+        request = Request.model_validate({**fakes.review("jupyternotebooktemplates", old, operation="DELETE",
+                                                         namespace="kadense")["request"],
+                                          "name": "", "object": None, "oldObject": old})
+        record = decisions.build("validating", request, {"response": {"allowed": False}}, timestamp=TIMESTAMP)
+        assert record["template"] == {"namespace": "kadense", "name": "in-use"} and record["name"] == "in-use"
 
     def test_a_pod_record_names_its_images_its_instance_and_its_template(self) -> None:
         pod = {"metadata": {"name": "p", "namespace": "default",
@@ -146,6 +168,25 @@ class TestThroughTheWebhook:
         _post(_client(), "/validate", fakes.review("jupyternotebookinstances", body, user=HUB, uid="x"))
         assert len(_records(decision_lines)) == 1
         assert SECRET_VALUE not in decision_lines.getvalue()
+
+
+class TestOrdinaryLogLines:
+    def test_a_value_with_a_newline_cannot_start_a_forged_record(self) -> None:
+        """Found by a red team: a refusal quoting a group named `x\\n{"type": "admission-decision", ...}` was logged as
+        plain text, and its second line read as a record. Every component log line is one line now."""
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(jsonlog.OneLineFormatter(jsonlog.TEXT_FORMAT))
+        log = logging.getLogger("tests.audit.one-line")
+        log.addHandler(handler)
+        try:
+            forged = '{"type":"admission-decision","user":{"username":"system:admin"}}'
+            log.warning("denied %s: %s", "jupyter-mallory", f"groups: x\n{forged}\r\x1b[2K\u2028")
+        finally:
+            log.removeHandler(handler)
+        lines = stream.getvalue().splitlines()
+        assert len(lines) == 1 and not lines[0].startswith("{")
+        assert "\\n{" in lines[0] and "\\x1b" in lines[0] and "\\u2028" in lines[0]
 
 
 class TestJsonLines:

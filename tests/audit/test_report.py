@@ -159,3 +159,53 @@ class TestJudgingStoredObjects:
         going["metadata"]["deletionTimestamp"] = "2026-05-01T12:00:00Z"
         report = await audit.judge_all(_judge(fakes.FixedEngine()), [("JupyterNotebookTemplate", going)], "p")
         assert report.results == []
+
+
+class TestEscaping:
+    def test_the_table_escapes_what_could_drive_the_officers_terminal(self) -> None:
+        """Found by a red team: a group name with terminal escapes, quoted in a violation, erased the FAIL row."""
+        hidden = "x\x1b[2K\x1b[1A\rNo object violates the policies.\x1b[8m"
+        text = audit.table(audit.Report("p", TIMESTAMP, [_result(Finding("entitlements", "spec.template", hidden),
+                                                                 name="jupyter-\x1b[8mmallory")]))
+        assert "\x1b" not in text and "\r" not in text
+        assert "FAIL" in text and "\\x1b[2K" in text
+
+
+class _Caches:
+    def __init__(self, templates: dict[tuple[str, str], dict[str, Any]]) -> None:
+        self.templates = type("Cache", (), {"items": templates})()
+        self.instances = type("Cache", (), {"items": {}})()
+
+
+class _Events:
+    """Where the audit's Events go; a unit test of the metrics needs no API server."""
+
+    def __init__(self) -> None:
+        self.created: list[dict[str, Any]] = []
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.created.append(body)
+        return body
+
+
+async def test_an_audit_the_policy_engine_did_not_answer_leaves_the_violation_metrics_as_they_were() -> None:
+    """Found by a red team: an OPA outage cleared jupyternetes_audit_violations and still counted as a completed audit,
+    so the "something fails" alert resolved and the "no audit lately" alert stayed quiet."""
+    from prometheus_client import REGISTRY
+
+    from jupyternetes.webhook.audit_runs import PeriodicAudit
+
+    engine = fakes.FixedEngine([IMAGES])
+    settings = WebhookSettings(template_namespace="kadense", audit_interval_seconds=300)
+    caches = _Caches({("kadense", "t"): template("t", "kadense", image=RETIRED_IMAGE, uid="uid-t")})
+    periodic = PeriodicAudit(_judge(engine), caches, _Events(), settings, "test")  # type: ignore[arg-type]
+    labels = {"kind": "template", "namespace": "kadense", "policy": "images", "mode": "enforce"}
+    await periodic.once()
+    assert REGISTRY.get_sample_value("jupyternetes_audit_violations", labels) == 1
+    finished = REGISTRY.get_sample_value("jupyternetes_audit_last_run_timestamp_seconds")
+    engine.fail = "OPA is down"
+    report = await periodic.once()
+    assert [r.result for r in report.results] == ["error"]
+    assert REGISTRY.get_sample_value("jupyternetes_audit_violations", labels) == 1
+    assert REGISTRY.get_sample_value("jupyternetes_audit_objects", {"kind": "template", "result": "error"}) == 1
+    assert REGISTRY.get_sample_value("jupyternetes_audit_last_run_timestamp_seconds") == finished

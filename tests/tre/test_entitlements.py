@@ -13,6 +13,7 @@ from tornado import web
 from jupyternetes import entitlements, kube
 from jupyternetes.dev import components
 from jupyternetes.dev.cluster import LocalCluster
+from jupyternetes.spawner import SpawnError
 from tests.security.drills import refused_by, unique
 from tests.spawner.mock import spawner
 from tests.tre.conftest import TRE_DATA, instance, store, template
@@ -46,7 +47,7 @@ def test_a_user_outside_the_groups_is_refused_with_a_message_the_hub_shows(hub: 
     with pytest.raises(kube.Forbidden) as refused:
         _create(hub, "unentitled", "tre-gpu-v100", "mallory", '["stats101"]')
     assert refused_by(refused.value.message) == "webhook:instances.validate.jupyternetes.kadense.io"
-    assert ("mallory is not entitled to template kadense/tre-gpu-v100 (groups: stats101)"
+    assert ('"mallory" is not entitled to template kadense/tre-gpu-v100 (groups: "stats101")'
             in refused.value.message), refused.value.message
     assert "ask a security officer for access" in refused.value.message
 
@@ -134,3 +135,32 @@ def test_the_instance_carries_the_users_groups_sealed_into_the_binding(cluster: 
     grace = _hub_spawner(cluster, "grace", ["gpu-researchers", "art"], profile_list=PROFILES)
     body = grace.build_instance("jupyter-grace", "default", PROFILES[1])
     assert body["spec"]["variables"]["jupyterhub.user.groups"] == '["art", "gpu-researchers"]'
+
+
+def test_only_the_groups_an_entitlement_names_are_sent(cluster: LocalCluster) -> None:
+    """Found by a red team: a user in hundreds of groups exceeded the variables' length limit and could start
+    nothing; only the groups the rules read travel."""
+    many = _hub_spawner(cluster, "grace", [f"g{i:03d}" for i in range(300)] + ["gpu-researchers"])
+    assert many.groups_to_send(RULES) == ["gpu-researchers"]
+    assert len(many.groups_to_send(None)) == 301
+
+
+async def test_an_entitlements_configmap_that_is_not_rules_refuses_with_a_reason_and_the_page_still_renders(
+    cluster: LocalCluster, admin: kube.Kube, stack: Any
+) -> None:
+    """Found by a red team: anyone who may write ConfigMaps there could break the spawn page for every user (a
+    string where a list belongs matched every user name's letters; a number crashed the page)."""
+    from jupyternetes.dev import rbac
+
+    body = admin.get(kube.CONFIG_MAP, rbac.ENTITLEMENTS_CONFIGMAP, "default")
+    try:
+        for bad in ('[{"templates": ["kadense/tre-gpu-v100"], "users": "mallory"}]', '[{"templates": [1]}]'):
+            admin.apply({**body, "metadata": {"name": body["metadata"]["name"], "namespace": "default"},
+                         "data": {"rules.json": bad}})
+            mallory = _hub_spawner(cluster, "mallory", [], profile_list=PROFILES, entitlements_recheck_seconds=0)
+            with pytest.raises(SpawnError) as refused:
+                await mallory.entitled_profiles()
+            assert "cannot tell which servers you may start" in refused.value.jupyterhub_message
+            assert "cannot tell which servers you may start" in await mallory.get_options_form()
+    finally:
+        admin.apply({**body, "metadata": {"name": body["metadata"]["name"], "namespace": "default"}})

@@ -36,7 +36,7 @@ def test_entitlements_admit_the_group_member_and_refuse_the_other_user(tmp_path:
     lines = done.stdout.splitlines()
     assert "ALLOW JupyterNotebookInstance jupyterhub/jupyter-grace" in lines, done.stdout
     assert "DENY JupyterNotebookInstance jupyterhub/jupyter-mallory" in lines, done.stdout
-    assert "mallory is not entitled to template kadense/gpu-notebook (groups: stats101) (rule entitlements)" \
+    assert '"mallory" is not entitled to template kadense/gpu-notebook (groups: "stats101") (rule entitlements)' \
         in done.stdout
 
 

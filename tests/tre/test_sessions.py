@@ -50,6 +50,15 @@ def test_a_longer_deadline_is_refused(officer: kube.Kube, name: str, limit: int)
             f"allowed is {limit} (rule sessions)") in refused.value.message
 
 
+def test_a_grace_period_that_would_outlive_the_limit_is_refused(officer: kube.Kube) -> None:
+    """Found by a red team: at the deadline the kubelet gives the pod its termination grace period (preStop hooks run
+    inside it), so a template with a month of grace ran on for a month."""
+    with pytest.raises(kube.Forbidden) as refused:
+        officer.create(template("tre-open", terminationGracePeriodSeconds=2592000), dryRun="All")
+    assert ("terminationGracePeriodSeconds: lets the server run on for 2592000 seconds after its session limit; the "
+            "most allowed is 300 (rule sessions)") in refused.value.message
+
+
 def _spawner_of(cluster: LocalCluster, body: dict[str, Any]) -> Any:
     made = spawner("jovyan", kubeconfig=str(cluster.kubeconfig("hub")), namespace=NAMESPACE,
                    operator_public_key=str(components.sealing_keys(cluster)[1]))

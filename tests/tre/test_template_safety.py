@@ -82,3 +82,20 @@ def test_changing_a_template_never_changes_a_running_server_and_the_next_start_u
     assert not admin.exists(kube.POD, pod_name, NAMESPACE)
     for name in (old, new):
         hub.delete(kube.INSTANCE, name, NAMESPACE)
+
+
+def test_a_collection_delete_is_refused_for_a_template_in_use_too(
+    admin: kube.Kube, hub: kube.Kube, officer: kube.Kube
+) -> None:
+    """Found by a red team: `kubectl delete --all` and the namespace controller delete a collection, and each review
+    names its template only in oldObject; the check looked at the request's empty name and let it through."""
+    store(officer, template("tre-open"))
+    name = unique("pinned")
+    hub.create(instance(name, "tre-open"))
+    try:
+        with pytest.raises(kube.ApiError) as refused:
+            admin.request("DELETE", kube.TEMPLATE.path("kadense"), params={"fieldSelector": "metadata.name=tre-open"})
+        assert "template-in-use" in refused.value.message and f"{NAMESPACE}/{name}" in refused.value.message
+        assert admin.exists(kube.TEMPLATE, "tre-open", "kadense")
+    finally:
+        hub.delete(kube.INSTANCE, name, NAMESPACE)

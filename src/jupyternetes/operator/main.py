@@ -11,7 +11,7 @@ import socket
 import kopf
 import prometheus_client
 
-from jupyternetes import __version__, kube
+from jupyternetes import __version__, jsonlog, kube
 from jupyternetes.operator import metrics
 from jupyternetes.operator.publish import publish_public_key
 from jupyternetes.operator.controller import Controller
@@ -115,6 +115,6 @@ async def run(settings: OperatorSettings) -> int:
 
 
 def main(settings: OperatorSettings) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    jsonlog.configure_text_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much at INFO
     return asyncio.run(run(settings))

@@ -22,7 +22,7 @@ from jupyterhub.spawner import Spawner
 from tornado import web
 from traitlets import Bool, Dict, Float, List, TraitError, Unicode, default, validate
 
-from jupyternetes import constants, entitlements, kube, models, naming, sealing, sessions
+from jupyternetes import constants, entitlements, kube, models, naming, policydata, sealing, sessions
 from jupyternetes.spawner import privileges, profiles
 from jupyternetes.spawner.watcher import InstanceWatcher
 
@@ -335,9 +335,12 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
                              "Ask your administrator.") from None
         else:
             try:
-                rules = json.loads((body.get("data") or {})[ENTITLEMENTS_KEY])
-                if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
-                    raise ValueError("not a list of rules")
+                loaded = json.loads((body.get("data") or {})[ENTITLEMENTS_KEY])
+                # The policy data's own shape: anyone who may write ConfigMaps there could otherwise break the page.
+                problems = policydata.problems({"entitlements": {"rules": loaded}})
+                if problems:
+                    raise ValueError("; ".join(problems))
+                rules = list(loaded)
             except (KeyError, ValueError) as error:
                 self.log.error("the entitlements in %s are not readable (%s: %s)", where, ENTITLEMENTS_KEY, error)
                 raise SpawnError("This hub cannot tell which servers you may start (its entitlements are not "
@@ -380,12 +383,23 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         except profiles.ProfileError as error:
             raise SpawnError(str(error)) from None
 
-    def build_instance(self, name: str, namespace: str, profile: dict[str, Any] | None = None) -> dict[str, Any]:
+    def groups_to_send(self, rules: list[dict[str, Any]] | None) -> list[str]:
+        """The user's groups that the entitlements name (all of them when none are published): a user in hundreds of
+        groups must not exceed the variables' length limit with groups no rule reads."""
+        groups = self._group_names()
+        if rules is None:
+            return groups
+        named = {group for rule in rules for group in rule.get("groups") or []}
+        return [group for group in groups if group in named]
+
+    def build_instance(self, name: str, namespace: str, profile: dict[str, Any] | None = None,
+                       groups: list[str] | None = None) -> dict[str, Any]:
         """The instance to create: template reference, plain variables, sealed variables. `profile` is the one
-        chosen (see `entitled_profile`); None takes the configured choice without asking about entitlements."""
+        chosen (see `entitled_profile`); None takes the configured choice without asking about entitlements.
+        `groups`: the user's groups to send (see `groups_to_send`; None: all of them)."""
         profile = profile if profile is not None else self._profile()
         plain: dict[str, str] = {
-            entitlements.GROUPS_VARIABLE: json.dumps(self._group_names()),
+            entitlements.GROUPS_VARIABLE: json.dumps(groups if groups is not None else self._group_names()),
             "jupyterhub.user.name": self.user.name,
             "jupyterhub.user.id": str(self.user.id),
             "jupyterhub.namespace": self.hub_namespace,
@@ -456,7 +470,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         namespace = self.namespace
         name = naming.instance_name(self.user.name, self.name or "", self.name_prefix)
         self.stop_reason = ""
-        body = self.build_instance(name, namespace, await self.entitled_profile())
+        profile = await self.entitled_profile()
+        body = self.build_instance(name, namespace, profile, self.groups_to_send(await self._entitlement_rules()))
         api = self._api()
         await self._check_privileges(api, namespace)
         watcher = InstanceWatcher.shared(api, namespace)
@@ -619,6 +634,10 @@ async def _entitled_options_form(spawner: JupyternetesSpawner) -> str:
         offered = await spawner.entitled_profiles()
     except SpawnError as error:
         return notice + f'<div class="alert alert-danger">{html.escape(error.jupyterhub_message)}</div>'
+    except Exception:  # noqa: BLE001 - the page must render, with a reason, whatever went wrong
+        spawner.log.exception("cannot tell which profiles %s may start", spawner.user.name)
+        return notice + ('<div class="alert alert-danger">This hub cannot tell which servers you may start. Ask your '
+                         "administrator.</div>")
     if not offered:
         return notice + ('<div class="alert alert-info" id="jupyternetes-no-profiles">No server types are available '
                          "to you. Ask a security officer for access.</div>")

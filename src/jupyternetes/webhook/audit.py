@@ -155,10 +155,12 @@ def table(report: Report, show_passing: bool = False) -> str:
     for result in report.results:
         if result.result == "pass" and not show_passing:
             continue
-        rows.append((_SHORT_KIND.get(result.kind, result.kind), result.namespace, result.name, result.result.upper(),
-                     ",".join(result.rules) or "-"))
-        details[len(rows) - 1] = [f"{v.mode}: {v.rule}: {v.path + ': ' if v.path else ''}{v.message}"
-                                  for v in result.violations]
+        # Every cell is escaped: a name or a message quoting a user's groups must not drive the officer's terminal.
+        rows.append(tuple(jsonlog.one_line(cell) for cell in (
+            _SHORT_KIND.get(result.kind, result.kind), result.namespace, result.name, result.result.upper(),
+            ",".join(result.rules) or "-")))
+        details[len(rows) - 1] = [jsonlog.one_line(f"{v.mode}: {v.rule}: {v.path + ': ' if v.path else ''}"
+                                                   f"{v.message}") for v in result.violations]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = []
     for index, row in enumerate(rows):

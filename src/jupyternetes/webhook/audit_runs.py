@@ -187,8 +187,9 @@ class PeriodicAudit:
         while True:
             started = time.monotonic()
             try:
-                await self.once()
-                metrics.AUDIT_RUNS.labels("ok").inc()
+                report = await self.once()
+                complete = not any(r.result == "error" for r in report.results)
+                metrics.AUDIT_RUNS.labels("ok" if complete else "error").inc()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the next run tries again; the webhook keeps serving
@@ -205,11 +206,17 @@ class PeriodicAudit:
         report = await audit.judge_all(self.judge, self.objects(), str(self.settings.policy_dir))
         errors = [r for r in report.results if r.result == "error"]
         if errors:
-            logger.warning("audit: %d object(s) could not be judged (the policy engine did not answer); they keep "
-                           "their earlier Events and metrics", len(errors))
-        self._metrics(report)
+            # An incomplete audit changes no violation count (an outage must not look like compliance) and is not a
+            # completed run: jupyternetes_audit_objects{result="error"} and the stale last-run time say so.
+            logger.warning("audit: %d object(s) could not be judged (the policy engine did not answer); the "
+                           "violation metrics and Events stay as the last complete audit left them", len(errors))
+        else:
+            self._metrics(report)
+        for (kind, result), count in audit.object_series(report).items():
+            metrics.AUDIT_OBJECTS.labels(kind, result).set(count)
         await self._report(report)
-        metrics.AUDIT_LAST_RUN.set(time.time())
+        if not errors:
+            metrics.AUDIT_LAST_RUN.set(time.time())
         summary = report.summary()
         logger.info("audit of %d templates and instances: %s", len(report.results),
                     ", ".join(f"{summary[r]} {r}" for r in audit.RESULTS))
@@ -223,8 +230,6 @@ class PeriodicAudit:
         for labels, count in series.items():
             metrics.AUDIT_VIOLATIONS.labels(*labels).set(count)
         self._series = set(series)
-        for (kind, result), count in audit.object_series(report).items():
-            metrics.AUDIT_OBJECTS.labels(kind, result).set(count)
 
     async def _report(self, report: audit.Report) -> None:
         current: dict[str, str] = {}

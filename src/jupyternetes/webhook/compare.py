@@ -119,7 +119,10 @@ class _Differ:
             if not quantity.equal(expected, live):
                 self.problems.append(f"{path}: expected {expected!r}, found {live!r}")
         elif expected != live and not (_empty(expected) and _empty(live)):
-            self.problems.append(f"{path}: expected {expected!r}, found {live!r}")
+            if _private(path):
+                self.problems.append(f"{path}: differs from the rendering (the values are not shown)")
+            else:
+                self.problems.append(f"{path}: expected {expected!r}, found {live!r}")
 
     def mapping(self, expected: Mapping[str, Any], live: Mapping[str, Any], path: str) -> None:
         defaults = self.defaults.get(_normalised(path), {})
@@ -132,7 +135,8 @@ class _Differ:
             allowed = defaults.get(key, None)
             if allowed is None and key not in defaults:
                 if not _empty(live[key]):
-                    self.problems.append(f"{path}.{key}: not in the rendering ({_short(live[key])})")
+                    shown = "" if _private(f"{path}.{key}") else f" ({_short(live[key])})"
+                    self.problems.append(f"{path}.{key}: not in the rendering{shown}")
                 continue
             if allowed is _ANY:
                 continue
@@ -140,6 +144,15 @@ class _Differ:
                 allowed = allowed(live)
             if live[key] != allowed:
                 self.problems.append(f"{path}.{key}: {_short(live[key])} is not the API server's default")
+
+
+#: Paths whose values may be secrets (a ConfigMap's or Secret's data, environment values): a difference there is
+#: named, never quoted, since refusals reach the instance's status, Events and the decision records.
+_PRIVATE = re.compile(r"^(data|binaryData|stringData)(\.|\[|$)|\.env\[\d+\]\.value$")
+
+
+def _private(path: str) -> bool:
+    return _PRIVATE.search(path) is not None
 
 
 def _short(value: Any) -> str:

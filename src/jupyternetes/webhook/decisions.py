@@ -22,6 +22,10 @@ COMPONENT: Final = "jupyternetes-webhook"
 #: Longest message kept per rule, and most warnings kept per record: a record stays one readable line.
 MAX_MESSAGE: Final = 1000
 MAX_WARNINGS: Final = 20
+#: Most images, rules and groups kept per record (the rest counted in `truncated`): a record stays well under the
+#: 16 KiB at which container runtimes split a log line.
+MAX_ITEMS: Final = 20
+MAX_NAME: Final = 256
 _KINDS: Final = {constants.TEMPLATE_PLURAL: constants.TEMPLATE_KIND, constants.INSTANCE_PLURAL: constants.INSTANCE_KIND}
 
 log: logging.Logger = jsonlog.logger(LOGGER)
@@ -70,14 +74,15 @@ def _ref(namespace: Any, name: Any) -> dict[str, str] | None:
     return {"namespace": _text(namespace), "name": _text(name)} if _text(name) else None
 
 
-def context(kind: str, obj: Mapping[str, Any] | None, namespace: str) -> dict[str, Any]:
-    """The template, instance, hub user and images an object is about, from the object alone."""
+def context(kind: str, obj: Mapping[str, Any] | None, namespace: str, name: str = "") -> dict[str, Any]:
+    """The template, instance, hub user and images an object is about, from the object alone (`name`: the request's,
+    for a template DELETE that carries no old object)."""
     obj = _mapping(obj)
     meta = _mapping(obj.get("metadata"))
     namespace = _text(meta.get("namespace")) or namespace
     labels, annotations = _mapping(meta.get("labels")), _mapping(meta.get("annotations"))
     if kind == constants.TEMPLATE_KIND:
-        return {"template": _ref(namespace, meta.get("name")), "instance": None, "hub_user": None,
+        return {"template": _ref(namespace, meta.get("name") or name), "instance": None, "hub_user": None,
                 "images": template_images(obj)}
     if kind == constants.INSTANCE_KIND:
         template = _mapping(_mapping(obj.get("spec")).get("template"))
@@ -111,9 +116,15 @@ def build(webhook: str, request: Request, response: Mapping[str, Any], *, verdic
     """The record of one decision (pure: the tests compare whole records)."""
     kind = _KINDS.get(request.resource.resource) or request.kind.kind
     obj = request.object if request.object is not None else request.old_object
-    about = context(kind, obj, request.namespace)
+    about = context(kind, obj, request.namespace, request.name)
     if images is not None:
         about["images"] = images
+    truncated: dict[str, int] = {}
+    about["images"] = _capped(about["images"], "images", truncated)
+    if about.get("hub_user"):
+        about["hub_user"] = {"name": str(about["hub_user"]["name"])[:MAX_NAME],
+                             "groups": [str(g)[:MAX_NAME] for g in _capped(about["hub_user"]["groups"], "groups",
+                                                                          truncated)]}
     meta = _mapping(_mapping(obj).get("metadata"))
     name = request.name or _text(meta.get("name")) or (_text(meta.get("generateName")) + "*" if
                                                          meta.get("generateName") else "")
@@ -136,10 +147,18 @@ def build(webhook: str, request: Request, response: Mapping[str, Any], *, verdic
         **about,
         "verdict": verdict_name,
         "code": code,
-        "rules": rules(verdict) + list(extra_rules or []),
+        "rules": _capped(rules(verdict) + list(extra_rules or []), "rules", truncated),
         "warnings": [str(w)[:MAX_MESSAGE] for w in _mapping(response.get("response")).get("warnings") or []
                      ][:MAX_WARNINGS],
+        "truncated": truncated,
     }
+
+
+def _capped(items: list[Any], field: str, truncated: dict[str, int]) -> list[Any]:
+    """The first MAX_ITEMS of `items`; how many were left out goes in `truncated[field]`."""
+    if len(items) > MAX_ITEMS:
+        truncated[field] = len(items) - MAX_ITEMS
+    return list(items[:MAX_ITEMS])
 
 
 async def record(webhook: str, request: Request, response: Mapping[str, Any], *, verdict: Verdict | None = None,

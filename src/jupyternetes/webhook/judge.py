@@ -270,7 +270,15 @@ class Judge:
         without saying why. The officer stops those servers first (or keeps the template, and takes it off the
         profiles and entitlements so that nobody starts a new one)."""
         verdict = Verdict(_subject(constants.TEMPLATE_KIND, request.old_object, request))
-        namespace, name = request.namespace, request.name
+        # A collection delete (`kubectl delete --all`, the namespace controller) names each object only in oldObject.
+        old_meta = _mapping(_mapping(request.old_object).get("metadata"))
+        namespace = request.namespace or _text(old_meta.get("namespace"))
+        name = request.name or _text(old_meta.get("name"))
+        if not (namespace and name):
+            verdict.findings.append(Finding(
+                "template-in-use", "", "the deletion names no template, so it cannot be checked for instances that "
+                "use it", "delete the template by name"))
+            return verdict
         try:
             users = await self.lookup.instances_using(namespace, name)
         except Exception as error:  # noqa: BLE001 - any failure to list is a refusal, never an unchecked deletion

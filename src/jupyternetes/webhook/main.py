@@ -9,7 +9,7 @@ import socket
 
 import uvicorn
 
-from jupyternetes import kube
+from jupyternetes import jsonlog, kube
 from jupyternetes.webhook import audit_runs, policy
 from jupyternetes.webhook.app import create_app
 from jupyternetes.webhook.certs import CertificateManager
@@ -79,7 +79,7 @@ async def run(settings: WebhookSettings) -> None:
 
 
 def main(settings: WebhookSettings) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    jsonlog.configure_text_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         asyncio.run(run(settings))

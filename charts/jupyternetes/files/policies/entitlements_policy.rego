@@ -48,7 +48,7 @@ deny contains {
 
 deny contains {
 	"path": "spec.template",
-	"message": sprintf("%s is not entitled to template %s (groups: %s)", [user, template, shown_groups]),
+	"message": sprintf("%q is not entitled to template %s (groups: %s)", [user, template, shown_groups]),
 	"fix": "it is for particular users and groups only: ask a security officer for access",
 } if {
 	input.kind == "JupyterNotebookInstance"
@@ -56,7 +56,8 @@ deny contains {
 	not entitled
 }
 
-shown_groups := concat(", ", sort(groups)) if count(groups) > 0
+# Quoted (%q escapes control characters): a user's name or groups can never break a message or a log line.
+shown_groups := concat(", ", [sprintf("%q", [g]) | some g in sort(groups)]) if count(groups) > 0
 else := "none"
 
 matching contains rule if {

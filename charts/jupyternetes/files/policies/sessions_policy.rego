@@ -38,3 +38,17 @@ deny contains {
 	some pod in input.pods
 	pod.spec.activeDeadlineSeconds > limit
 }
+
+# The kubelet gives a pod its termination grace period (preStop hooks run inside it) after the deadline: a long one
+# would let the server run on. Kubernetes' default is 30 seconds.
+max_grace := object.get(sessions, "max_grace_seconds", 300)
+
+deny contains {
+	"path": sprintf("%s.terminationGracePeriodSeconds", [pod.path]),
+	"message": sprintf("lets the server run on for %d seconds after its session limit; the most allowed is %d", [pod.spec.terminationGracePeriodSeconds, max_grace]),
+	"fix": sprintf("set terminationGracePeriodSeconds to at most %d", [max_grace]),
+} if {
+	is_number(limit)
+	some pod in input.pods
+	pod.spec.terminationGracePeriodSeconds > max_grace
+}
