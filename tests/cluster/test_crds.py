@@ -36,6 +36,10 @@ def test_seed_template_applies_verbatim_and_reads_back_unpruned(cluster: LocalCl
     stored = json.loads(cluster.kubectl("get", "jnt", "default-template", "-n", "kadense", "-o", "json",
                                         check=True).stdout)
     assert stored["spec"] == yaml.safe_load(template_yaml)["spec"]
+    listing = cluster.kubectl("get", "jnt", "default-template", "-n", "kadense", check=True).stdout.split("\n")
+    assert listing[0].split() == ["NAME", "PODS", "IMAGES", "AGE"]
+    image = stored["spec"]["pods"][0]["spec"]["containers"][0]["image"]
+    assert listing[1].split()[:3] == ["default-template", stored["spec"]["pods"][0]["name"], image]
 
 
 def test_seed_instance_applies_verbatim_as_the_hub_and_its_status_reads_back_unpruned(

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from jupyternetes import models, naming, sealing
 from jupyternetes.spawner import SpawnError
 from jupyternetes.spawner import profiles
-from jupyternetes.spawner.spawner import _progress_messages, has_failed, is_ready, server_url
+from jupyternetes.spawner.spawner import _new_progress, _progress_messages, has_failed, is_ready, server_url
 from tests.spawner.mock import spawner
 
 KEY = sealing.new_private_key()
@@ -189,6 +189,20 @@ class TestReadingStatus:
         assert [m["progress"] for m in messages] == [10, 30, 60, 90]
         assert all(isinstance(m["progress"], int) and isinstance(m["message"], str) for m in messages)
         json.dumps(messages)
+
+    def test_the_progress_bar_never_moves_back(self) -> None:
+        """Reported: a waiting message (progress 10) was sent after the pod's 60, and the bar jumped back."""
+        seen: set[str] = set()
+        running = _instance({"pods": {"notebook": {"state": "Provisioned"}},
+                             "conditions": _conditions("False", reason="Provisioning", message="provisioning")})
+        first, furthest = _new_progress(_progress_messages("jupyter-jovyan", running), seen, 0)
+        assert [m["progress"] for m in first] == [10, 60] and furthest == 60
+        waiting = _instance({"pods": {"notebook": {"state": "Provisioned"}},
+                             "conditions": _conditions("False", reason="Waiting", message="waiting for a volume")})
+        later, furthest = _new_progress(_progress_messages("jupyter-jovyan", waiting), seen, furthest)
+        assert [(m["progress"], m["message"]) for m in later] == [(60, "waiting for a volume")]
+        again, _ = _new_progress(_progress_messages("jupyter-jovyan", waiting), seen, furthest)
+        assert again == []
 
     def test_a_policy_denial_becomes_a_sentence_for_the_user(self) -> None:
         message = ('creating Pod x: admission webhook "workloads.validate.jupyternetes.kadense.io" denied the '

@@ -221,6 +221,9 @@ def template_crd(k8s: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "required": ["spec"],
     }
     columns = [
+        {"name": "Pods", "type": "string", "jsonPath": ".spec.pods[*].name"},
+        {"name": "Images", "type": "string", "jsonPath": ".spec.pods[*].spec.containers[*].image"},
+        {"name": "Generation", "type": "integer", "jsonPath": ".metadata.generation", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
     return _crd(constants.TEMPLATE_PLURAL, constants.TEMPLATE_SINGULAR, constants.TEMPLATE_KIND,

@@ -586,13 +586,13 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         watcher = self._watcher()
         queue = watcher.subscribe(name)
         seen: set[str] = set()
+        furthest = 0
         try:
             current = watcher.get(name)
             while True:
-                for update in _progress_messages(name, current):
-                    if update["message"] not in seen:
-                        seen.add(update["message"])
-                        yield update
+                updates, furthest = _new_progress(_progress_messages(name, current), seen, furthest)
+                for update in updates:
+                    yield update
                 if is_ready(current) or (current is not None and has_failed(current)):
                     return
                 current = await queue.get()
@@ -602,6 +602,20 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     @property
     def _log_name(self) -> str:
         return f"{self.user.name}/{self.name}" if self.name else str(self.user.name)
+
+
+def _new_progress(updates: list[dict[str, Any]], seen: set[str], furthest: int) -> tuple[list[dict[str, Any]], int]:
+    """The updates not sent yet (`seen` is updated), each at least as far as the furthest step already shown: the bar
+    never moves back when a later message (a wait, a reason) belongs to an earlier step. Returns them and the new
+    furthest step."""
+    out = []
+    for update in updates:
+        if update["message"] in seen:
+            continue
+        seen.add(update["message"])
+        furthest = max(furthest, int(update["progress"]))
+        out.append({**update, "progress": furthest})
+    return out, furthest
 
 
 def _progress_messages(name: str, instance: dict[str, Any] | None) -> list[dict[str, Any]]:
