@@ -188,6 +188,7 @@ class ResourceState(_Model):
     api_version: str | None = None
     state: str | None = None
     error_message: str | None = None
+    reason: str | None = None
     phase: str | None = None
     pod_ip: str | None = Field(default=None, alias="podIP")
     port: int | None = None

@@ -72,8 +72,44 @@ def test_a_pod_without_an_ip_has_no_address_at_all_and_says_why_it_waits(manifes
          "message": "0/3 nodes are available: 3 Insufficient cpu."}]}}
     result = _build(manifests, {pod.name: pending})
     assert result["pods"]["notebook"] == {
-        "resourceName": pod.name, "state": "Provisioned", "phase": "Pending",
+        "resourceName": pod.name, "state": "Provisioned", "phase": "Pending", "reason": "Unschedulable",
         "errorMessage": "no node can take the pod yet: 0/3 nodes are available: 3 Insufficient cpu."}
+
+
+@pytest.mark.parametrize(("status", "reason", "message"), [
+    ({"phase": "Pending", "containerStatuses": [{"name": "nb", "state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": 'Back-off pulling image "quay.io/x/y:1"'}}}]},
+     "ImagePullBackOff", 'container nb: ImagePullBackOff: Back-off pulling image "quay.io/x/y:1"'),
+    ({"phase": "Pending", "containerStatuses": [{"name": "nb", "state": {"waiting": {
+        "reason": "ErrImagePull", "message": "not found"}}}]}, "ErrImagePull", "container nb: ErrImagePull: not found"),
+    ({"phase": "Running", "podIP": "10.0.0.9", "containerStatuses": [{"name": "nb", "state": {"waiting": {
+        "reason": "CrashLoopBackOff", "message": "back-off 40s"}}, "lastState": {"terminated": {
+            "exitCode": 1, "reason": "Error"}}}]},
+     "CrashLoopBackOff", "container nb: CrashLoopBackOff: back-off 40s; it last exited with code 1 (Error)"),
+    ({"phase": "Running", "podIP": "10.0.0.9", "containerStatuses": [{"name": "nb", "state": {"waiting": {
+        "reason": "CrashLoopBackOff", "message": "back-off 40s"}}, "lastState": {"terminated": {
+            "exitCode": 137, "reason": "OOMKilled"}}}]},
+     "OOMKilled", "container nb: CrashLoopBackOff: back-off 40s; it last exited with code 137 (OOMKilled)"),
+    ({"phase": "Pending", "initContainerStatuses": [{"name": "init", "state": {"waiting": {
+        "reason": "CreateContainerConfigError", "message": 'secret "s" not found'}}}]},
+     "CreateContainerConfigError", 'container init: CreateContainerConfigError: secret "s" not found'),
+])
+def test_the_kubelets_reason_reaches_the_status_in_its_own_words(
+    manifests: render.Manifests, status: dict[str, Any], reason: str, message: str
+) -> None:
+    """The hub cannot read pods or Events: why a container does not start (or keeps stopping) must reach the user
+    through the instance's status."""
+    pod = manifests.pods[0]
+    result = _build(manifests, {pod.name: {**pod.manifest, "status": status}})
+    assert result["pods"]["notebook"]["state"] == "Provisioned"
+    assert (result["pods"]["notebook"]["reason"], result["pods"]["notebook"]["errorMessage"]) == (reason, message)
+
+
+def test_a_container_that_is_being_created_is_no_problem(manifests: render.Manifests) -> None:
+    pod = manifests.pods[0]
+    result = _build(manifests, {pod.name: {**pod.manifest, "status": {"phase": "Pending", "containerStatuses": [
+        {"name": "nb", "state": {"waiting": {"reason": "ContainerCreating"}}}]}}})
+    assert "reason" not in result["pods"]["notebook"] and "errorMessage" not in result["pods"]["notebook"]
 
 
 def test_a_failed_pod_is_degraded_and_no_longer_progressing(manifests: render.Manifests) -> None:

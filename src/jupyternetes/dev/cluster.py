@@ -34,7 +34,7 @@ from typing import Any, Final
 import yaml
 
 from jupyternetes import kube, pki
-from jupyternetes.dev import admission_policies, provisioner, rbac, toolchain
+from jupyternetes.dev import admission_policies, kwok_stages, provisioner, rbac, toolchain
 
 ADMIN: Final = "admin"
 OFFICER: Final = "officer"
@@ -423,11 +423,7 @@ class LocalCluster:
             "--leader-elect=false", "--secure-port=0", "--v=1", "--kube-api-qps=200", "--kube-api-burst=400",
         ])
         stages = toolchain.module_dir("sigs.k8s.io/kwok", toolchain.KWOK_VERSION) / "kustomize" / "stage"
-        stage_files = [stages / "node" / "fast" / "node-initialize.yaml",
-                       stages / "node" / "heartbeat-with-lease" / "node-heartbeat-with-lease.yaml",
-                       stages / "pod" / "fast" / "pod-ready.yaml",
-                       stages / "pod" / "fast" / "pod-complete.yaml",
-                       stages / "pod" / "fast" / "pod-delete.yaml"]
+        stage_files = kwok_stages.write(stages, self.state_dir / "kwok-stages")
         self.spawn("kwok", [
             str(tools["kwok"]),
             f"--kubeconfig={d / 'kwok.kubeconfig'}",

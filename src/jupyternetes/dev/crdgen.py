@@ -240,6 +240,8 @@ def _resource_state() -> dict[str, Any]:
             "state": {"type": "string", "description": "Pending, Waiting, Provisioned, Running, Succeeded, Failed, "
                       "Denied, Error or Deleted."},
             "errorMessage": {"type": "string", "description": "Why the object is not as it should be."},
+            "reason": {"type": "string", "description": "Pods: why, in one word, as the kubelet or scheduler says it "
+                       "(ImagePullBackOff, CrashLoopBackOff, OOMKilled, Unschedulable, DeadlineExceeded, ...)."},
             "phase": {"type": "string", "description": "The object's own phase (pods and PVCs)."},
             "podIP": {"type": "string", "description": "Pods only: the pod's IP address."},
             "port": {"type": "integer", "format": "int32",

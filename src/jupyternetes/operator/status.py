@@ -106,12 +106,16 @@ def pod_state(rendered: RenderedObject, pod: Mapping[str, Any] | None, outcome: 
     elif phase == "Failed" and status.get("reason") == sessions.DEADLINE_EXCEEDED:
         # The kubelet stopped it at its activeDeadlineSeconds: the session limit, which the hub tells the user.
         state["state"] = STATE_FAILED
+        state["reason"] = sessions.DEADLINE_EXCEEDED
         deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
         limit = f" of {sessions.describe(deadline)}" if isinstance(deadline, int) else ""
         state["errorMessage"] = f"{sessions.DEADLINE_EXCEEDED}: the server reached its session limit{limit}"
     elif phase == "Failed":
         state["state"] = STATE_FAILED
-        state["errorMessage"] = status.get("message") or status.get("reason") or "the pod failed"
+        stopped = _container_problem(status)
+        state["reason"] = status.get("reason") or (stopped[0] if stopped else "Failed")
+        state["errorMessage"] = status.get("message") or (stopped[1] if stopped else "") or status.get("reason") \
+            or "the pod failed"
     elif phase == "Succeeded":
         state["state"] = STATE_SUCCEEDED
     elif _pod_ready(pod):
@@ -120,11 +124,42 @@ def pod_state(rendered: RenderedObject, pod: Mapping[str, Any] | None, outcome: 
         state["state"] = STATE_PROVISIONED
         unscheduled = next((c for c in status.get("conditions") or []
                             if c.get("type") == "PodScheduled" and c.get("status") == "False"), None)
-        if unscheduled is not None:
-            # The hub cannot read pods or Events: the scheduler's words reach the user only through here.
+        problem = _container_problem(status)
+        if problem is not None:
+            # The hub cannot read pods or Events: the kubelet's words reach the user only through here.
+            state["reason"], state["errorMessage"] = problem
+        elif unscheduled is not None:
+            state["reason"] = unscheduled.get("reason") or "Unschedulable"
             state["errorMessage"] = ("no node can take the pod yet: "
                                      f"{unscheduled.get('message') or unscheduled.get('reason') or 'unschedulable'}")
     return state
+
+
+#: Container states that are simply on their way (nothing for the user to hear about).
+_STARTING: Final = frozenset({"ContainerCreating", "PodInitializing"})
+
+
+def _container_problem(status: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(reason, message) for the first container that is not starting normally, in the kubelet's words: waiting for
+    a reason other than being created (ErrImagePull, ImagePullBackOff, CrashLoopBackOff, CreateContainerConfigError),
+    with its last exit when it restarts (OOMKilled, exit code 1), or stopped with an error."""
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for container in status.get(key) or []:
+            state = container.get("state") or {}
+            waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            name = container.get("name", "?")
+            if waiting.get("reason") and waiting["reason"] not in _STARTING:
+                exited = (f"; it last exited with code {last.get('exitCode')} ({last.get('reason') or 'Error'})"
+                          if last else "")
+                reason = "OOMKilled" if last.get("reason") == "OOMKilled" else waiting["reason"]
+                return reason, (f"container {name}: {waiting['reason']}: {waiting.get('message') or ''}".rstrip(": ")
+                                + exited)
+            if terminated and terminated.get("exitCode", 0) != 0:
+                return (terminated.get("reason") or "Error",
+                        f"container {name} exited with code {terminated.get('exitCode')} "
+                        f"({terminated.get('reason') or 'Error'}){': ' + terminated['message'] if terminated.get('message') else ''}")
+    return None
 
 
 def object_state(rendered: RenderedObject, body: Mapping[str, Any] | None, outcome: Outcome | None

@@ -60,6 +60,24 @@ def _current(instance: dict[str, Any] | None) -> bool:
     return status.get("observedGeneration") == instance["metadata"].get("generation")
 
 
+#: Pod reasons that will not resolve by waiting, in words for the user: the start fails at once with them.
+WONT_RESOLVE: Final = {
+    "ImagePullBackOff": "its image cannot be pulled",
+    "InvalidImageName": "its image name is not valid",
+    "ErrImageNeverPull": "its image is not on the node and may not be pulled",
+    "CrashLoopBackOff": "it keeps crashing",
+    "OOMKilled": "it ran out of memory",
+}
+
+
+def stuck(instance: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(reason, message) of a pod of the instance that will not start however long we wait, or None."""
+    for state in (((instance or {}).get("status") or {}).get("pods") or {}).values():
+        if state.get("reason") in WONT_RESOLVE and state.get("state") != models.STATE_RUNNING:
+            return str(state["reason"]), str(state.get("errorMessage") or "")
+    return None
+
+
 def is_ready(instance: dict[str, Any] | None) -> bool:
     return instance is not None and _current(instance) and _condition(instance, "Ready").get("status") == "True"
 
@@ -499,7 +517,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             if instance is None or instance["metadata"].get("uid") != uid:
                 return seen  # gone after we saw ours (deleted), or not in the watch's copy yet
             seen = True
-            return is_ready(instance) or has_failed(instance)
+            return is_ready(instance) or has_failed(instance) or stuck(instance) is not None
 
         try:
             instance = await watcher.wait_for(name, settled, self.start_timeout)
@@ -507,6 +525,11 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             last = watcher.get(name)
             message = _condition(last, "Ready").get("message") or "no progress reported"
             raise SpawnError(f"Your server did not start within {self.start_timeout} seconds ({message})") from None
+        problem = stuck(instance)
+        if problem is not None and not is_ready(instance):
+            reason, message = problem
+            raise SpawnError(f"Your server could not start because {WONT_RESOLVE[reason]}: {message}. If this "
+                             "persists, ask your administrator.")
         if instance is None or not is_ready(instance):
             raise self._failure(instance)
         return server_url(instance, self.server_networks)
@@ -593,7 +616,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
                 updates, furthest = _new_progress(_progress_messages(name, current), seen, furthest)
                 for update in updates:
                     yield update
-                if is_ready(current) or (current is not None and has_failed(current)):
+                if is_ready(current) or (current is not None and (has_failed(current) or stuck(current))):
                     return
                 current = await queue.get()
         finally:
@@ -630,6 +653,9 @@ def _progress_messages(name: str, instance: dict[str, Any] | None) -> list[dict[
     for entry, state in sorted((status.get("pods") or {}).items()):
         if state.get("state") in (models.STATE_PROVISIONED, models.STATE_RUNNING):
             out.append({"progress": PROGRESS_POD, "message": f"Server pod {entry!r} created"})
+        if state.get("state") == models.STATE_PROVISIONED and state.get("errorMessage"):
+            # What holds it up (the scheduler's or the kubelet's words), which the hub cannot read itself.
+            out.append({"progress": PROGRESS_POD, "message": f"Server pod {entry!r}: {state['errorMessage']}"})
         if state.get("state") == models.STATE_RUNNING:
             out.append({"progress": PROGRESS_RUNNING, "message": f"Server pod {entry!r} is running"})
     ready = _condition(instance, "Ready")
