@@ -70,8 +70,27 @@ class OneLineFormatter(logging.Formatter):
         return one_line(super().format(record))
 
 
-def configure_text_logging(level: int = logging.INFO) -> None:
-    """The root logger writes one line per record to stderr (`TEXT_FORMAT`), control characters escaped."""
+class JsonFormatter(logging.Formatter):
+    """The components' ordinary log as one JSON object per line: `timestamp`, `level`, `logger`, `message`, and
+    `exception` when there is one (a log pipeline then needs no parser of its own)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return dumps(entry)
+
+
+#: The values of the components' `log_format` setting.
+LOG_FORMATS: Final = ("text", "json")
+
+
+def configure_text_logging(level: int = logging.INFO, log_format: str = "text") -> None:
+    """The root logger writes one line per record to stderr: `TEXT_FORMAT` with control characters escaped, or, with
+    `log_format="json"`, one JSON object (`JsonFormatter`). The records of `logger()` are JSON either way."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLineFormatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else OneLineFormatter(TEXT_FORMAT))
     logging.basicConfig(level=level, handlers=[handler])

@@ -245,3 +245,35 @@ class TestProvisioningRecord:
         error = kube.ApiError(500, "InternalError", "etcdserver: request timed out")
         record = events.provisioning_record(self._instance(), self.SECRET_MANIFEST, "operator-0", error=error)
         assert (record["outcome"], record["rules"]) == ("failed", [])
+
+
+class TestJsonLogFormat:
+    def test_the_components_ordinary_log_can_be_one_json_object_per_line(self) -> None:
+        """`log_format: json` (both components' settings; chart values operator.logFormat and webhook.logFormat)."""
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(jsonlog.JsonFormatter())
+        log = logging.getLogger("tests.audit.json-format")
+        log.addHandler(handler)
+        try:
+            log.warning("denied %s", "jupyter-mallory\n{forged}")
+            try:
+                raise ValueError("boom")
+            except ValueError:
+                log.exception("failed")
+        finally:
+            log.removeHandler(handler)
+        lines = stream.getvalue().splitlines()
+        assert len(lines) == 2
+        first, second = (json.loads(line) for line in lines)
+        assert first["level"] == "WARNING" and first["logger"] == "tests.audit.json-format"
+        assert first["message"] == "denied jupyter-mallory\n{forged}" and first["timestamp"].endswith("Z")
+        assert second["message"] == "failed" and "ValueError: boom" in second["exception"]
+
+    def test_both_components_take_the_setting_text_by_default(self) -> None:
+        from jupyternetes.operator.settings import OperatorSettings
+
+        assert WebhookSettings().log_format == OperatorSettings().log_format == "text"
+        assert WebhookSettings(log_format="json").log_format == "json"
+        with pytest.raises(ValueError):
+            WebhookSettings(log_format="yaml")

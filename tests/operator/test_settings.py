@@ -27,6 +27,7 @@ def test_documented_defaults() -> None:
     assert settings.lease_duration_seconds == 15.0
     assert settings.lease_renew_seconds == 5.0
     assert settings.identity == ""
+    assert settings.log_format == "text"
     assert settings.metrics_port == 8080
     assert settings.health_port == 8081
 

@@ -115,6 +115,6 @@ async def run(settings: OperatorSettings) -> int:
 
 
 def main(settings: OperatorSettings) -> int:
-    jsonlog.configure_text_logging()
+    jsonlog.configure_text_logging(log_format=settings.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much at INFO
     return asyncio.run(run(settings))

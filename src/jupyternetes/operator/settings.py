@@ -79,6 +79,11 @@ class OperatorSettings(BaseSettings):
     identity: str = ""
     """This replica's name in the Lease; empty means the host name (the pod name in a cluster)."""
 
+    log_format: Literal["text", "json"] = "text"
+    """How the component's ordinary log lines are written: `text` (time, level, logger, message; one line each) or
+    `json` (one object per line: timestamp, level, logger, message, exception). Decision and provisioning records
+    are JSON either way (docs/audit.md)."""
+
     metrics_port: int = 8080
     """Port of the Prometheus /metrics endpoint; 0 turns it off."""
 

@@ -79,7 +79,7 @@ async def run(settings: WebhookSettings) -> None:
 
 
 def main(settings: WebhookSettings) -> int:
-    jsonlog.configure_text_logging()
+    jsonlog.configure_text_logging(log_format=settings.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         asyncio.run(run(settings))

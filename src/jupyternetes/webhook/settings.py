@@ -98,6 +98,11 @@ class WebhookSettings(BaseSettings):
     timeout_seconds: int = 5
     """Timeout the API server gives each webhook call (the configurations' timeoutSeconds)."""
 
+    log_format: Literal["text", "json"] = "text"
+    """How the component's ordinary log lines are written: `text` (time, level, logger, message; one line each) or
+    `json` (one object per line: timestamp, level, logger, message, exception). Decision and provisioning records
+    are JSON either way (docs/audit.md)."""
+
     audit_interval_seconds: float = 300.0
     """How often every stored template and instance is judged again against the policies (docs/audit.md), in
     seconds; also once as soon as the caches are filled after start, so a policy change shows at its rollout. 0 turns
