@@ -179,10 +179,33 @@ def cmd_webhook(args: argparse.Namespace) -> int:
         _fail(str(error))
 
 
+def _opa(given: Path | None) -> Path:
+    """The `opa` binary: `--opa`, else $JUPYTERNETES_OPA, else `opa` on PATH, else the one `jupyternetes dev tools`
+    built; only as a last resort is it built from its Go module (which needs Go), and the command says so."""
+    import os
+
+    from jupyternetes.dev import toolchain
+
+    chosen = given or (Path(os.environ["JUPYTERNETES_OPA"]) if os.environ.get("JUPYTERNETES_OPA") else None)
+    if chosen is not None:
+        if not (chosen.is_file() and os.access(chosen, os.X_OK)):
+            _fail(f"{chosen} is not an executable opa binary (from --opa or $JUPYTERNETES_OPA)")
+        return chosen
+    found = shutil.which("opa")
+    if found:
+        return Path(found)
+    tool = toolchain.TOOLS["opa"]
+    if tool.path.is_file():
+        return tool.path
+    print(f"no opa binary found (--opa, $JUPYTERNETES_OPA, PATH); building OPA {tool.version} from its Go module, "
+          "which needs Go and takes a few minutes once. Install opa, or pass --opa, to skip this.", file=sys.stderr,
+          flush=True)
+    return toolchain.ensure(["opa"], log=True)["opa"]
+
+
 def cmd_policy_test(args: argparse.Namespace) -> int:
     import asyncio
 
-    from jupyternetes.dev import toolchain
     from jupyternetes.webhook import offline
 
     for path in args.files:
@@ -190,7 +213,7 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
             _fail(f"{path} does not exist")
     if not (args.policies / "data.yaml").is_file():
         _fail(f"{args.policies} has no data.yaml; point --policies at a policy directory")
-    opa = toolchain.ensure(["opa"], log=True)["opa"]
+    opa = _opa(args.opa)
     try:
         results = asyncio.run(offline.check(args.files, args.policies, opa, args.template_namespace or ""))
     except ValueError as error:
@@ -211,7 +234,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    from jupyternetes.dev import toolchain
     from jupyternetes.webhook import audit, audit_runs
 
     kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
@@ -222,7 +244,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         _fail(f"{args.policies} has no data.yaml; point --policies at a policy directory")
     if args.namespace and args.all_namespaces:
         _fail("--namespace and --all-namespaces go separately")
-    opa = toolchain.ensure(["opa"], log=True)["opa"]
+    opa = _opa(args.opa)
     try:
         report = asyncio.run(audit_runs.run_once(args.kubeconfig, args.namespace or None, kinds, args.policies, opa,
                                                  args.template_namespace or ""))
@@ -266,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     ptest.add_argument("--policies", type=Path, default=Path("policies"), help="policy directory (default: policies)")
     ptest.add_argument("--template-namespace", help="the shared template namespace (default: that of the templates "
                        "given)")
+    ptest.add_argument("--opa", type=Path, help="the opa binary (default: $JUPYTERNETES_OPA, then opa on PATH)")
     ptest.add_argument("files", type=Path, nargs="+", metavar="FILE")
     ptest.set_defaults(func=cmd_policy_test)
 
@@ -276,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="policy directory to judge with (default: policies); point it at a tightened copy to see "
                           "what would fail before rolling it out")
     aud.add_argument("--kubeconfig", type=Path, help="kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config)")
+    aud.add_argument("--opa", type=Path, help="the opa binary (default: $JUPYTERNETES_OPA, then opa on PATH)")
     aud.add_argument("--namespace", "-n", help="audit only this namespace (default: all namespaces)")
     aud.add_argument("--all-namespaces", "-A", action="store_true", help="audit every namespace (the default)")
     aud.add_argument("--kinds", default=",".join(audit_kinds()),
