@@ -218,7 +218,17 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
         results = asyncio.run(offline.check(args.files, args.policies, opa, args.template_namespace or ""))
     except ValueError as error:
         _fail(str(error))
-    denied = 0
+    denied = sum(not verdict.allowed for _, verdict in results)
+    if args.output == "json":
+        import json
+
+        sys.stdout.write(json.dumps({"results": [
+            {"subject": subject, "verdict": "allow" if verdict.allowed else "deny",
+             "findings": [{"rule": f.rule, "path": f.path, "message": f.message, "fix": f.fix, "mode": f.mode}
+                          for f in verdict.findings],
+             "warnings": verdict.warnings} for subject, verdict in results],
+            "summary": {"allowed": len(results) - denied, "denied": denied}}, indent=2) + "\n")
+        return 1 if denied else 0
     for subject, verdict in results:
         print(f"{'ALLOW' if verdict.allowed else 'DENY'} {subject}")
         for finding in verdict.findings:
@@ -226,7 +236,6 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
             print(f"  {label}: {finding.describe()}")
         for warning in verdict.warnings:
             print(f"  warning: {warning}")
-        denied += not verdict.allowed
     return 1 if denied else 0
 
 
@@ -289,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     ptest.add_argument("--template-namespace", help="the shared template namespace (default: that of the templates "
                        "given)")
     ptest.add_argument("--opa", type=Path, help="the opa binary (default: $JUPYTERNETES_OPA, then opa on PATH)")
+    ptest.add_argument("-o", "--output", choices=("text", "json"), default="text",
+                       help="text (default) or json, for CI; the exit status is the same: 0 all allowed, 1 any "
+                            "denied, 2 bad input")
     ptest.add_argument("files", type=Path, nargs="+", metavar="FILE")
     ptest.set_defaults(func=cmd_policy_test)
 

@@ -50,3 +50,29 @@ def test_an_opa_that_is_not_there_is_one_line_and_status_2(tmp_path: Path) -> No
     done = _run(_env(tmp_path), "--opa", str(tmp_path / "nope"))
     assert done.returncode == 2
     assert done.stderr.strip().endswith("is not an executable opa binary (from --opa or $JUPYTERNETES_OPA)")
+
+
+def test_a_template_shows_the_defaults_the_webhook_would_fill_in(tmp_path: Path) -> None:
+    """Reported: a template with `capabilities.drop: [NET_RAW]` printed a bare ALLOW, though it would be stored with
+    ALL added."""
+    done = _run(_env(tmp_path), "--opa", str(_opa()))
+    lines = done.stdout.splitlines()
+    assert "  warning: Jupyternetes default: spec.pods[0].spec.containers[0].securityContext.capabilities.drop: set "\
+        "to [ALL]" in lines, done.stdout
+    assert "  warning: Jupyternetes default: spec.pods[0].spec.automountServiceAccountToken: set to false" in lines
+
+
+def test_json_output_for_ci_with_the_same_exit_status(tmp_path: Path) -> None:
+    import json
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "jupyternetes", "policy", "test", "--opa", str(_opa()), "--policies",
+         str(REPO_ROOT / "policies"), "-o", "json", str(REPO_ROOT / "policies" / "images" / "samples" / "disallowed.yaml")],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert refused.returncode == 1, refused.stderr
+    report = json.loads(refused.stdout)
+    assert report["summary"] == {"allowed": 0, "denied": 1}
+    assert report["results"][0]["verdict"] == "deny"
+    assert {f["rule"] for f in report["results"][0]["findings"]} == {"images"}
+    allowed = _run(_env(tmp_path), "--opa", str(_opa()), "-o", "json")
+    assert allowed.returncode == 0 and json.loads(allowed.stdout)["summary"] == {"allowed": 1, "denied": 0}
