@@ -18,7 +18,22 @@ deny contains {
 	"fix": sprintf("use an image from %s, or ask a security officer to add its repository to images.allowed", [concat(", ", lib.config.images.allowed)]),
 } if {
 	some i in images
+	not placeholder(i.image)
 	not allowed(i.image)
+}
+
+deny contains {
+	"path": i.path,
+	"message": sprintf("image %q has a placeholder; placeholders are not allowed in images, since what they render to could be any repository", [i.image]),
+	"fix": "write the image out in full in the template (offer several images as several templates or profiles)",
+} if {
+	some i in images
+	placeholder(i.image)
+}
+
+placeholder(image) if {
+	is_string(image)
+	contains(image, "{")
 }
 
 deny contains {

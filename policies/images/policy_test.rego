@@ -64,3 +64,10 @@ test_image_volume_off_the_allowlist_denied if {
 	some d in images.deny with input as doc with data.jupyternetes.config as config
 	d.path == "spec.volumes[0].image.reference"
 }
+
+test_a_placeholder_in_an_image_is_named_as_such if {
+	doc := {"kind": "JupyterNotebookTemplate", "pods": [{"path": "spec.pods[0].spec", "spec": {"containers": [{"name": "c", "image": "quay.io/jupyter/{jupyterhub.user.name}:1"}]}}]}
+	some d in images.deny with input as doc with data.jupyternetes.config as {"images": {"allowed": ["quay.io/jupyter/*"]}}
+	contains(d.message, "placeholders are not allowed in images")
+	count(images.deny) == 1 with input as doc with data.jupyternetes.config as {"images": {"allowed": ["quay.io/jupyter/*"]}}
+}

@@ -97,3 +97,17 @@ def test_defaults_never_loosen_and_are_idempotent(pod_non_root: object, containe
     after = {v.path for v in floor.check_pod_spec(result)}
     assert after <= before  # mutation only ever removes violations, never adds one
     assert defaults.apply(result, LIMITS) == (result, [])
+
+
+def test_a_windows_pod_gets_no_field_kubernetes_forbids_on_windows() -> None:
+    """Kubernetes refuses seccompProfile, allowPrivilegeEscalation and capabilities on a pod whose spec.os.name is
+    windows: the defaults leave them out there, and fill in the rest."""
+    from jupyternetes.webhook import defaults
+
+    spec = {"os": {"name": "windows"}, "containers": [{"name": "c", "image": "x"}]}
+    out, changes = defaults.apply(spec, defaults.PodDefaults(limits={"cpu": "2"}))
+    assert "seccompProfile" not in out["securityContext"]
+    assert "securityContext" not in out["containers"][0]
+    assert out["containers"][0]["resources"]["limits"] == {"cpu": "2"}
+    assert changes == ["spec.securityContext.runAsNonRoot: set to true", "spec.automountServiceAccountToken: set to false",
+                       "spec.containers[0].resources.limits.cpu: set to 2"]

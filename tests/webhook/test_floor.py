@@ -171,3 +171,33 @@ def test_every_violation_is_reported_at_once() -> None:
     _container_sc(spec)["privileged"] = True
     assert {v.rule for v in floor.check_pod_spec(spec)} == {"host-namespaces", "privileged"}
     assert len(floor.check_pod_spec(spec)) == 3
+
+
+class TestWindowsPods:
+    """Pod Security Admission's restricted profile exempts pods with spec.os.name windows from its seccomp,
+    privilege-escalation and capabilities checks (Kubernetes forbids those fields on them); the rest still holds."""
+
+    WINDOWS = {"os": {"name": "windows"}, "securityContext": {"runAsNonRoot": True},
+               "automountServiceAccountToken": False, "containers": [{"name": "c", "image": "x"}]}
+
+    def test_a_windows_pod_without_linux_only_fields_passes(self) -> None:
+        assert floor.check_pod_spec(self.WINDOWS) == []
+
+    def test_the_same_pod_on_linux_does_not(self) -> None:
+        linux = {**self.WINDOWS, "os": {"name": "linux"}}
+        assert {v.rule for v in floor.check_pod_spec(linux)} == {"seccomp", "allow-privilege-escalation",
+                                                                 "capabilities"}
+
+    def test_the_rest_of_the_profile_still_applies(self) -> None:
+        pod = copy.deepcopy(self.WINDOWS)
+        pod["hostNetwork"] = True
+        pod["securityContext"]["runAsNonRoot"] = False
+        assert {v.rule for v in floor.check_pod_spec(pod)} == {"host-namespaces", "run-as-non-root"}
+
+
+def test_an_annotation_is_named_where_it_is_written() -> None:
+    """In a template a pod's annotations sit beside its spec (spec.pods[0].annotations), not in metadata."""
+    found = floor.check_pod_spec({"containers": []}, "spec.pods[0].spec",
+                                 {"container.apparmor.security.beta.kubernetes.io/c": "unconfined"},
+                                 annotations_path="spec.pods[0].annotations")
+    assert [v.path for v in found] == ["spec.pods[0].annotations['container.apparmor.security.beta.kubernetes.io/c']"]

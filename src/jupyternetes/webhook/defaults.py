@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from jupyternetes import quantity, sessions
-from jupyternetes.webhook.floor import CONTAINER_LISTS
+from jupyternetes.webhook.floor import CONTAINER_LISTS, is_windows
 
 SERVICE_ACCOUNT_MOUNT: Final = "/var/run/secrets/kubernetes.io/serviceaccount"
 SERVICE_ACCOUNT_VOLUME_PREFIX: Final = "kube-api-access-"
@@ -42,7 +42,10 @@ def apply(spec: Mapping[str, Any], defaults: PodDefaults, path: str = "spec",
     sc = out.setdefault("securityContext", {})
     if not isinstance(sc, dict):
         return dict(spec), []
-    if "seccompProfile" not in sc:
+    # Kubernetes forbids seccomp, privilege escalation and capabilities on Windows pods (and Pod Security Admission
+    # exempts them from those checks): nothing of those is filled in there.
+    windows = is_windows(out)
+    if "seccompProfile" not in sc and not windows:
         sc["seccompProfile"] = {"type": "RuntimeDefault"}
         changes.append(f"{path}.securityContext.seccompProfile.type: set to RuntimeDefault")
     explicit_root = any(
@@ -65,12 +68,15 @@ def apply(spec: Mapping[str, Any], defaults: PodDefaults, path: str = "spec",
         for index, container in enumerate(out.get(list_name) or []):
             if isinstance(container, dict):
                 changes += _container(container, defaults, f"{path}.{list_name}[{index}]",
-                                      limits=list_name != "ephemeralContainers")
+                                      limits=list_name != "ephemeralContainers", windows=windows)
     return out, changes
 
 
-def _container(container: dict[str, Any], defaults: PodDefaults, path: str, limits: bool) -> list[str]:
+def _container(container: dict[str, Any], defaults: PodDefaults, path: str, limits: bool,
+               windows: bool = False) -> list[str]:
     changes: list[str] = []
+    if windows:
+        return changes + _limits(container, defaults, path) if limits else changes
     sc = container.setdefault("securityContext", {})
     if not isinstance(sc, dict):
         return changes
@@ -86,7 +92,15 @@ def _container(container: dict[str, Any], defaults: PodDefaults, path: str, limi
         elif "ALL" not in drop:
             caps["drop"] = [*drop, "ALL"]
             changes.append(f"{path}.securityContext.capabilities.drop: added ALL")
-    if limits and defaults.limits:
+    if limits:
+        changes += _limits(container, defaults, path)
+    return changes
+
+
+def _limits(container: dict[str, Any], defaults: PodDefaults, path: str) -> list[str]:
+    """The policy data's default limits where the container sets none."""
+    changes: list[str] = []
+    if defaults.limits:
         resources = container.setdefault("resources", {})
         if isinstance(resources, dict):
             current = resources.setdefault("limits", {})

@@ -104,15 +104,24 @@ def check_pvc_spec(spec: Mapping[str, Any], path: str = "spec", *,
     return check_fields(spec, fields.PVC_SPEC, path, allowed_fields)
 
 
+def is_windows(spec: Mapping[str, Any]) -> bool:
+    """A pod that says it runs on Windows (`spec.os.name`): Pod Security Admission exempts it from the seccomp,
+    privilege-escalation and capabilities checks, and Kubernetes forbids those fields on it."""
+    os_ = spec.get("os")
+    return isinstance(os_, Mapping) and os_.get("name") == "windows"
+
+
 def check_pod_spec(spec: Mapping[str, Any], path: str = "spec",
                    annotations: Mapping[str, str] | None = None, *, allowed_fields: Collection[str] = (),
-                   components: Collection[str] = ()) -> list[Violation]:
-    """Every violation of the restricted profile in `spec` (a PodSpec), with paths under `path`; every field that
-    no rule judges; and a component's service account."""
+                   components: Collection[str] = (), annotations_path: str = "metadata.annotations"
+                   ) -> list[Violation]:
+    """Every violation of the restricted profile in `spec` (a PodSpec), with paths under `path` (the annotations'
+    under `annotations_path`); every field that no rule judges; and a component's service account."""
     out: list[Violation] = check_fields(spec, fields.POD_SPEC, path, allowed_fields)
     out += check_service_account(spec, components, path)
     pod_sc = _sc(spec)
     user_namespace = spec.get("hostUsers") is False
+    windows = is_windows(spec)
 
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         if spec.get(field) is True:
@@ -148,15 +157,15 @@ def check_pod_spec(spec: Mapping[str, Any], path: str = "spec",
         if sc.get("privileged") is True:
             out.append(Violation(f"{scpath}.privileged", "privileged", "privileged containers are forbidden",
                                  "remove privileged or set it to false"))
-        if sc.get("allowPrivilegeEscalation") is not False:
+        if sc.get("allowPrivilegeEscalation") is not False and not windows:
             out.append(Violation(f"{scpath}.allowPrivilegeEscalation", "allow-privilege-escalation",
                                  "privilege escalation must be disallowed", "set allowPrivilegeEscalation: false"))
         caps = sc.get("capabilities") if isinstance(sc.get("capabilities"), Mapping) else {}
-        if "ALL" not in (caps.get("drop") or []):
+        if "ALL" not in (caps.get("drop") or []) and not windows:
             out.append(Violation(f"{scpath}.capabilities.drop", "capabilities", "containers must drop ALL capabilities",
                                  "set capabilities.drop: [ALL]"))
         for c_index, cap in enumerate(caps.get("add") or []):
-            if cap not in ADDABLE_CAPABILITIES:
+            if cap not in ADDABLE_CAPABILITIES and not windows:
                 out.append(Violation(f"{scpath}.capabilities.add[{c_index}]", "capabilities",
                                      f"capability {cap!r} may not be added", "add only NET_BIND_SERVICE"))
         if sc.get("procMount") not in (None, "Default"):
@@ -168,7 +177,7 @@ def check_pod_spec(spec: Mapping[str, Any], path: str = "spec",
                                  "containers must run as non-root",
                                  "set runAsNonRoot: true on the pod or on this container"))
         seccomp = (sc.get("seccompProfile") or {}).get("type", pod_seccomp)
-        if seccomp not in SECCOMP_TYPES:
+        if seccomp not in SECCOMP_TYPES and not windows:
             out.append(Violation(f"{scpath}.seccompProfile.type", "seccomp",
                                  f"seccomp profile {seccomp or 'unset'} is not allowed",
                                  "set seccompProfile.type to RuntimeDefault (or Localhost) on the pod or container"))
@@ -192,7 +201,7 @@ def check_pod_spec(spec: Mapping[str, Any], path: str = "spec",
     for key, value in (annotations or {}).items():
         if key.startswith(APPARMOR_ANNOTATION_PREFIX) and not (value == "runtime/default" or
                                                                 value.startswith("localhost/")):
-            out.append(Violation(f"metadata.annotations[{key!r}]", "apparmor",
+            out.append(Violation(f"{annotations_path}[{key!r}]", "apparmor",
                                  f"AppArmor profile {value!r} is not allowed", "use runtime/default or localhost/*"))
     return out
 

@@ -190,8 +190,11 @@ class Judge:
 
     def _floor(self, verdict: Verdict, spec: Mapping[str, Any], path: str,
                annotations: Mapping[str, str] | None = None) -> None:
+        # A template's pod keeps its annotations beside its spec (spec.pods[0].annotations); a pod in its metadata.
+        where = path.removesuffix("spec")
+        annotations_path = where + ("annotations" if path.startswith("spec.pods[") else "metadata.annotations")
         for violation in floor.check_pod_spec(spec, path, annotations, allowed_fields=self.data.allowed_fields,
-                                              components=self.components):
+                                              components=self.components, annotations_path=annotations_path):
             verdict.findings.append(Finding(f"floor:{violation.rule}", violation.path, violation.message,
                                             violation.fix))
 
