@@ -144,5 +144,6 @@ def test_health_and_metrics() -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     _post(client, "/validate", fakes.review("deployments", {}))
     metrics = client.get("/metrics").text
-    assert 'jupyternetes_webhook_decisions_total{kind="unknown",outcome="denied",webhook="validating"}' in metrics
-    assert "jupyternetes_webhook_request_seconds_bucket" in metrics
+    assert ('jupyternetes_webhook_decisions_total{dry_run="false",kind="unknown",outcome="denied",'
+            'webhook="validating"}') in metrics
+    assert "jupyternetes_webhook_request_duration_seconds_bucket" in metrics

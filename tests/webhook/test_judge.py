@@ -399,3 +399,20 @@ class TestFieldsTheFloorCannotJudge:
         assert "spec.containers[0].env: must be a list" in verdict.message()
         assert "metadata.labels: must map strings to strings" in verdict.message()
 
+
+
+async def test_a_review_the_policy_engine_could_not_answer_is_counted() -> None:
+    """Reported: jupyternetes_webhook_policy_engine_errors_total was declared and never moved."""
+    from prometheus_client import REGISTRY
+
+    from jupyternetes.webhook.judge import Judge
+    from jupyternetes.webhook.review import Request
+    from jupyternetes.webhook.settings import WebhookSettings
+
+    before = REGISTRY.get_sample_value("jupyternetes_webhook_policy_engine_errors_total") or 0
+    judge = Judge(WebhookSettings(template_namespace="kadense"), fakes.data(), fakes.FixedEngine(fail="OPA is down"),
+                  fakes.DictLookup())
+    request = Request.model_validate(fakes.review("jupyternotebooktemplates", seeds.seed_template())["request"])
+    verdict = await judge.template(request)
+    assert verdict.undecided
+    assert REGISTRY.get_sample_value("jupyternetes_webhook_policy_engine_errors_total") == before + 1

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from jupyternetes import constants, models, naming, render, sessions
-from jupyternetes.webhook import compare, defaults, floor, shape
+from jupyternetes.webhook import compare, defaults, floor, metrics, shape
 from jupyternetes.webhook.policy import Engine, PolicyData, PolicyUnavailable, PolicyViolation
 from jupyternetes.webhook.review import Request
 from jupyternetes.webhook.settings import WebhookSettings
@@ -181,6 +181,7 @@ class Judge:
         try:
             violations = await query
         except PolicyUnavailable as error:
+            metrics.POLICY_ERRORS.inc()
             verdict.findings.append(Finding(RULE_POLICY_ENGINE, "", f"{error}; nothing is admitted without a policy "
                                             "decision", "retry once the policy engine (OPA) is back"))
             return

@@ -6,13 +6,14 @@ from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
 
-DECISIONS: Final = Counter("jupyternetes_webhook_decisions_total", "Admission decisions",
-                           ["webhook", "kind", "outcome"])
-LATENCY: Final = Histogram("jupyternetes_webhook_request_seconds", "Time to answer one AdmissionReview",
+DECISIONS: Final = Counter("jupyternetes_webhook_decisions_total",
+                           "Admission decisions, by webhook, kind, outcome (allowed, denied, malformed, error) and "
+                           "whether the request was a dry run", ["webhook", "kind", "outcome", "dry_run"])
+LATENCY: Final = Histogram("jupyternetes_webhook_request_duration_seconds", "Time to answer one AdmissionReview",
                            ["webhook"], buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
 POLICY_ERRORS: Final = Counter("jupyternetes_webhook_policy_engine_errors_total",
                                "Reviews denied because OPA did not answer")
-POLICY_SECONDS: Final = Histogram("jupyternetes_webhook_policy_query_seconds", "Time for OPA to answer one query",
+POLICY_SECONDS: Final = Histogram("jupyternetes_webhook_policy_query_duration_seconds", "Time for OPA to answer one query",
                                   buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
 
 # The periodic audit (webhook/audit_runs.py, docs/audit.md). Every replica audits and reports the same numbers: take

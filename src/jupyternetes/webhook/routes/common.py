@@ -63,7 +63,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONResponse:
     started = time.perf_counter()
-    kind, outcome = "unknown", "error"
+    kind, outcome, dry_run = "unknown", "error", "false"
     try:
         try:
             body = await _body(http)
@@ -100,14 +100,13 @@ async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONRespons
             await decisions.record(webhook, request, answer, extra_rules=[_rule("internal-error", answer)])
             return Answer(answer)
         outcome = "allowed" if answer["response"]["allowed"] else "denied"
-        if request.dry_run:
-            outcome += "-dry-run"
+        dry_run = "true" if request.dry_run else "false"
         # One record per decision (docs/audit.md), with the rules of the verdict the route left on the request.
         await decisions.record(webhook, request, answer, verdict=getattr(http.state, "verdict", None),
                                extra_rules=getattr(http.state, "rules", None),
                                lookup=getattr(http.app.state.judge, "lookup", None))
         return Answer(answer)
     finally:
-        metrics.DECISIONS.labels(webhook, kind, outcome).inc()
+        metrics.DECISIONS.labels(webhook, kind, outcome, dry_run).inc()
         metrics.LATENCY.labels(webhook).observe(time.perf_counter() - started)
 
