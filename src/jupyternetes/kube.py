@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import os
 import ssl
 import tempfile
@@ -591,6 +592,9 @@ def load_manifests(text: str, source: str = "<input>") -> list[dict[str, Any]]:
     return documents
 
 
+_logger = logging.getLogger(__name__)
+
+
 class Reflector:
     """An in-memory copy of every object of one resource type, kept current by list and watch.
 
@@ -610,6 +614,13 @@ class Reflector:
         self.retry_seconds = retry_seconds
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
         self.synced = asyncio.Event()
+        #: Why the last list or watch failed ("" while it works), since when (monotonic), and how many times in all:
+        #: a watch refused for good (403 after an RBAC change) is logged and can be seen, not retried in silence.
+        self.last_error = ""
+        self.failing_since: float | None = None
+        self.failures = 0
+        #: Called with the error each time the list or watch fails.
+        self.on_error: Callable[[Exception], None] | None = None
 
     @staticmethod
     def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
@@ -624,6 +635,9 @@ class Reflector:
         while True:
             try:
                 listing = await self.api.list(self.rt, self.namespace, **params)
+                if self.failing_since is not None:
+                    _logger.info("listing %s works again", self.rt.plural)
+                self.last_error, self.failing_since = "", None
                 fresh = {self._key(item): item for item in listing.get("items", [])}
                 gone = [obj for key, obj in self.items.items() if key not in fresh]
                 self.items = fresh
@@ -650,5 +664,23 @@ class Reflector:
                             self.on_change(kind, obj)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - an API hiccup: list again shortly
+            except Exception as error:  # noqa: BLE001 - an API hiccup: list again shortly
+                message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+                status = getattr(error, "status", None)
+                described = f"{status} {message}" if status else str(message)
+                if isinstance(error, Gone):
+                    pass  # an expired watch is routine: list again
+                elif described != self.last_error:
+                    _logger.warning("the watch of %s failed (retrying every %gs): %s", self.rt.plural,
+                                    self.retry_seconds, described)
+                if not isinstance(error, Gone):
+                    self.last_error = described
+                    self.failing_since = self.failing_since or time.monotonic()
+                    self.failures += 1
+                    if self.on_error is not None:
+                        self.on_error(error)
                 await asyncio.sleep(self.retry_seconds)
+
+    def failing_for(self) -> float:
+        """How long the list or watch has failed without a success in between, in seconds (0 while it works)."""
+        return 0.0 if self.failing_since is None else time.monotonic() - self.failing_since

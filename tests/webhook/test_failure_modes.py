@@ -241,3 +241,45 @@ def test_a_certificate_that_would_expire_before_the_first_check_is_replaced_befo
         assert dying.ca.cert_pem in stored.bundle  # servers that trusted the old CA still do until it goes
         made = admin.create(make_template("default", name=f"fresh-{time.monotonic_ns() % 100000}"), dryRun="All")
         assert made["metadata"]["name"].startswith("fresh-")
+
+
+def test_a_watch_the_api_server_refuses_is_logged_counted_and_named_in_readyz(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """Reported: a watch that failed (403 after an RBAC change) was retried in silence. Here the webhook runs as the
+    hub's identity, which may not list templates or instances in every namespace."""
+    import os
+    import sys
+    import urllib.error
+    import urllib.request
+
+    port = cluster_mod.free_port()
+    env = {**os.environ, **{f"JUPYTERNETES_WEBHOOK_{k.upper()}": str(v) for k, v in {
+        "host": "127.0.0.1", "port": port, "insecure_http": True, "development": True, "policy_engine": "none",
+        "manage_configurations": False, "watch_failure_seconds": 1, "policy_dir": components.policy_dir()}.items()}}
+    process = cluster.spawn("webhook-narrow", [sys.executable, "-m", "jupyternetes", "webhook", "--kubeconfig",
+                                               str(cluster.kubeconfig(HUB))], env=env)
+
+    def readyz() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:  # noqa: S310
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except OSError:
+            return 0, ""
+
+    try:
+        cluster_mod.wait_for("readyz to name the failing watch", lambda: "has failed for" in readyz()[1],
+                             timeout=60, process=process)
+        code, body = readyz()
+        assert code == 503
+        assert "the watch of jupyternotebookinstances has failed for" in body and "403" in body, body
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:  # noqa: S310
+            metrics = answer.read().decode()
+        assert 'jupyternetes_webhook_watch_failures_total{resource="jupyternotebookinstances"}' in metrics
+        log = process.log_path.read_text()
+        assert "the watch of jupyternotebookinstances failed" in log and "403" in log
+        assert log.count("the watch of jupyternotebookinstances failed") == 1  # logged once, not every retry
+    finally:
+        stop(cluster, process)

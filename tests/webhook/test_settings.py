@@ -26,7 +26,7 @@ def test_documented_defaults() -> None:
         "operator_user": "system:serviceaccount:jupyternetes:jupyternetes-operator",
         "component_service_accounts": ["hub", "jupyternetes-operator", "jupyternetes-webhook"],
         "template_namespace": "",
-        "exempt_namespaces": ["kube-system"], "timeout_seconds": 5, "log_format": "text", "audit_interval_seconds": 300.0,
+        "exempt_namespaces": ["kube-system"], "timeout_seconds": 5, "watch_failure_seconds": 30.0, "log_format": "text", "audit_interval_seconds": 300.0,
     }
     assert {name: getattr(settings, name) for name in WebhookSettings.model_fields} == expected
 

@@ -8,6 +8,7 @@ import contextlib
 from typing import Any
 
 from jupyternetes import kube, naming
+from jupyternetes.webhook import metrics
 
 
 class CachedLookup:
@@ -15,6 +16,8 @@ class CachedLookup:
         self.api = api
         self.instances = kube.Reflector(api, kube.INSTANCE)
         self.templates = kube.Reflector(api, kube.TEMPLATE)
+        for reflector in (self.instances, self.templates):
+            reflector.on_error = lambda error, plural=reflector.rt.plural: metrics.WATCH_FAILURES.labels(plural).inc()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -26,6 +29,11 @@ class CachedLookup:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def failing(self, longer_than: float) -> list[str]:
+        """The caches whose list or watch has failed for longer than `longer_than` seconds, each with its error."""
+        return [f"the watch of {r.rt.plural} has failed for {r.failing_for():.0f}s: {r.last_error}"
+                for r in (self.instances, self.templates) if r.last_error and r.failing_for() > longer_than]
 
     @property
     def synced(self) -> bool:

@@ -98,6 +98,12 @@ class WebhookSettings(BaseSettings):
     timeout_seconds: int = 5
     """Timeout the API server gives each webhook call (the configurations' timeoutSeconds)."""
 
+    watch_failure_seconds: float = 30.0
+    """How long the instance or template watch may fail without a success (a 403 after an RBAC change, an
+    unreachable API server) before /readyz reports the webhook not ready, naming the watch and its error. A brief
+    hiccup does not take the webhook out of its Service; each failure is logged and counted at once
+    (jupyternetes_webhook_watch_failures_total)."""
+
     log_format: Literal["text", "json"] = "text"
     """How the component's ordinary log lines are written: `text` (time, level, logger, message; one line each) or
     `json` (one object per line: timestamp, level, logger, message, exception). Decision and provisioning records

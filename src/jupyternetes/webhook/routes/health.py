@@ -17,9 +17,15 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(http: HttpRequest, response: Response) -> dict[str, str]:
     lookup = http.app.state.lookup
-    if lookup is not None and not lookup.synced:
+    if lookup is None:
+        return {"status": "ready"}
+    failing = lookup.failing(http.app.state.judge.settings.watch_failure_seconds)
+    if not lookup.synced:
         response.status_code = 503
-        return {"status": "waiting for the instance and template caches"}
+        return {"status": "; ".join(["waiting for the instance and template caches", *failing])}
+    if failing:
+        response.status_code = 503
+        return {"status": "; ".join(failing)}
     return {"status": "ready"}
 
 
