@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime
 import json
 import logging
 import os
 import ssl
+import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -182,6 +184,82 @@ TEMPLATE: Final = KNOWN_TYPES[(constants.API_VERSION, constants.TEMPLATE_KIND)]
 INSTANCE: Final = KNOWN_TYPES[(constants.API_VERSION, constants.INSTANCE_KIND)]
 
 
+#: How long a token from an exec plugin that names no expiry is used before the plugin is asked again.
+EXEC_TOKEN_SECONDS: Final = 300.0
+#: How long before its expiry a token from an exec plugin is replaced.
+EXEC_REFRESH_MARGIN_SECONDS: Final = 60.0
+EXEC_TIMEOUT_SECONDS: Final = 60.0
+
+
+@dataclass
+class ExecPlugin:
+    """A client-go credential plugin, run as kubectl runs it: the command with its args and env, KUBERNETES_EXEC_INFO
+    describing the request (never interactive), and an ExecCredential read from its standard output."""
+
+    command: str
+    args: list[str]
+    env: dict[str, str]
+    api_version: str
+    source: str
+    cluster: dict[str, Any] | None = None
+    _cached: tuple[float, str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_kubeconfig(cls, spec: Mapping[str, Any], base: Path, source: str,
+                        cluster: Mapping[str, Any]) -> ExecPlugin:
+        if not isinstance(spec, Mapping) or not spec.get("command"):
+            raise KubeConfigError(f"kubeconfig {source}: the exec plugin names no command")
+        command = str(spec["command"])
+        if os.sep in command and not os.path.isabs(command):
+            command = str(base / command)  # as kubectl does: a relative path is relative to the kubeconfig
+        env = {str(e.get("name")): str(e.get("value", "")) for e in spec.get("env") or [] if isinstance(e, Mapping)}
+        info = None
+        if spec.get("provideClusterInfo"):
+            info = {"server": cluster.get("server"), "certificate-authority-data":
+                    cluster.get("certificate-authority-data"), "insecure-skip-tls-verify":
+                    cluster.get("insecure-skip-tls-verify", False)}
+        return cls(command, [str(a) for a in spec.get("args") or []], env,
+                   str(spec.get("apiVersion") or "client.authentication.k8s.io/v1"), source, info)
+
+    def token(self) -> str:
+        """A current token: the cached one until shortly before it expires, else the plugin's new one."""
+        now = time.time()
+        if self._cached is not None and now < self._cached[0]:
+            return self._cached[1]
+        spec: dict[str, Any] = {"interactive": False}
+        if self.cluster is not None:
+            spec["cluster"] = {k: v for k, v in self.cluster.items() if v is not None}
+        env = {**os.environ, **self.env, "KUBERNETES_EXEC_INFO": json.dumps(
+            {"apiVersion": self.api_version, "kind": "ExecCredential", "spec": spec})}
+        try:
+            done = subprocess.run([self.command, *self.args], env=env, capture_output=True, text=True,
+                                  timeout=EXEC_TIMEOUT_SECONDS, check=False, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise KubeConfigError(f"kubeconfig {self.source}: cannot run the exec plugin {self.command}: "
+                                  f"{error}") from None
+        if done.returncode != 0:
+            raise KubeConfigError(f"kubeconfig {self.source}: the exec plugin {self.command} failed (exit "
+                                  f"{done.returncode}): {done.stderr.strip()[:500]}")
+        try:
+            status = json.loads(done.stdout).get("status") or {}
+        except (ValueError, AttributeError):
+            raise KubeConfigError(f"kubeconfig {self.source}: the exec plugin {self.command} did not print an "
+                                  "ExecCredential (JSON)") from None
+        token = status.get("token")
+        if not isinstance(token, str) or not token:
+            raise KubeConfigError(f"kubeconfig {self.source}: the exec plugin {self.command} gave no token (client "
+                                  "certificates from exec plugins are not supported)")
+        expires = now + EXEC_TOKEN_SECONDS
+        if status.get("expirationTimestamp"):
+            try:
+                stamp = datetime.datetime.fromisoformat(str(status["expirationTimestamp"]).replace("Z", "+00:00"))
+                expires = stamp.timestamp() - EXEC_REFRESH_MARGIN_SECONDS
+            except ValueError:
+                pass
+        self._cached = (expires, token)
+        return token
+
+
 @dataclass
 class KubeConfig:
     """How to reach and authenticate to one API server."""
@@ -194,11 +272,15 @@ class KubeConfig:
     client_key_data: bytes | None = None
     token: str | None = None
     token_file: Path | None = None
+    #: A client-go exec credential plugin (users[].user.exec): EKS's `aws eks get-token`, GKE's
+    #: `gke-gcloud-auth-plugin`, AKS's `kubelogin`. Run for a token, which is kept until it expires.
+    exec_plugin: ExecPlugin | None = None
     _token_cache: tuple[float, str] | None = field(default=None, repr=False)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], context: str | None = None) -> KubeConfig:
-        """Load a kubeconfig file. Client certificates, bearer tokens and token files are supported."""
+        """Load a kubeconfig file. Client certificates, bearer tokens, token files and exec credential plugins (which
+        give tokens) are supported."""
         path = Path(path)
         try:
             document = yaml.safe_load(path.read_text())
@@ -230,11 +312,12 @@ class KubeConfig:
                 return (base / source[file_key]).read_bytes()
             return None
 
-        if "exec" in user or "auth-provider" in user:
+        if "auth-provider" in user:
             raise KubeConfigError(
-                f"kubeconfig {path}: user {ctx.get('user')!r} uses an exec or auth-provider plugin, which Jupyternetes "
-                "does not run; use a client certificate or a service-account token"
-            )
+                f"kubeconfig {path}: user {ctx.get('user')!r} uses a legacy auth-provider plugin, which Kubernetes "
+                "itself has removed; use its exec plugin (for example gke-gcloud-auth-plugin or kubelogin), a client "
+                "certificate or a service-account token")
+        plugin = ExecPlugin.from_kubeconfig(user["exec"], base, str(path), cluster) if "exec" in user else None
         return cls(
             server=str(cluster.get("server", "")).rstrip("/"),
             namespace=ctx.get("namespace") or "default",
@@ -244,6 +327,7 @@ class KubeConfig:
             client_key_data=data("client-key-data", "client-key", user),
             token=user.get("token"),
             token_file=(base / user["tokenFile"]) if user.get("tokenFile") else None,
+            exec_plugin=plugin,
         )
 
     @classmethod
@@ -276,6 +360,8 @@ class KubeConfig:
     def bearer_token(self) -> str | None:
         if self.token:
             return self.token
+        if self.exec_plugin is not None:
+            return self.exec_plugin.token()
         if self.token_file is None:
             return None
         now = time.monotonic()
