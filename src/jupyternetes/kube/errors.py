@@ -1,0 +1,54 @@
+"""Errors from the Kubernetes API, by status, and from reading a kubeconfig."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+
+
+
+class KubeConfigError(ValueError):
+    """The kubeconfig cannot be used; the message says which part and why."""
+
+
+class ApiError(Exception):
+    """The API server answered with an error status. `message` is the server's own words."""
+
+    def __init__(self, status: int, reason: str, message: str, body: dict[str, Any] | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body or {}
+        super().__init__(f"{status} {reason}: {message}")
+
+    @property
+    def causes(self) -> list[dict[str, Any]]:
+        return list((self.body.get("details") or {}).get("causes") or [])
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Unreachable(ApiError):
+    """The API server could not be reached or did not answer in time (no HTTP status)."""
+
+
+class Conflict(ApiError):
+    pass
+
+
+class Forbidden(ApiError):
+    pass
+
+
+class Gone(ApiError):
+    """A watch or list asked for a resourceVersion that is no longer available; list again."""
+
+
+class Fenced(ApiError):
+    """The client refused to send a write: its `before_write` hook said this process may no longer write (an
+    operator replica that cannot be sure it still holds the leader lease). Nothing reached the API server."""
+
+
+_ERRORS_BY_STATUS: Final[dict[int, type[ApiError]]] = {404: NotFound, 409: Conflict, 403: Forbidden, 410: Gone}
