@@ -166,7 +166,7 @@ class TestInstall:
             configuration = admin.get(validating, f"{FULL}-webhook")
             for webhook in configuration["webhooks"]:
                 webhook["clientConfig"]["caBundle"] = base64.b64encode(b"bundle").decode()
-            admin.request("PUT", validating.path(None, f"{FULL}-webhook"), body=configuration)
+            admin.replace(validating, configuration)
             done = helm.helm("upgrade", RELEASE, str(helm.CHART), "--namespace", SYSTEM, "--reuse-values",
                              kubeconfig=installed.kubeconfig(ADMIN))
             # The upgrade is applied; only its post-upgrade hook (the default template) is refused, as at install.

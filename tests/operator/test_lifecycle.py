@@ -152,7 +152,7 @@ def test_a_replica_that_loses_its_lease_stops_acting_and_exits(
         lease = admin.get(LEASE, "jupyternetes-operator", namespace)
         lease["spec"]["holderIdentity"] = "someone-else"
         lease["spec"]["renewTime"] = lease["spec"]["renewTime"]
-        admin.request("PUT", LEASE.path(namespace, "jupyternetes-operator"), body=lease)
+        admin.replace(LEASE, lease)
         cluster_mod.wait_for("it to exit", lambda: not component.alive(), timeout=30)
         assert component.popen is not None and component.popen.returncode == 3
         assert "lost the lease" in component.log()
@@ -160,7 +160,7 @@ def test_a_replica_that_loses_its_lease_stops_acting_and_exits(
         component.stop()
         lease = admin.get(LEASE, "jupyternetes-operator", namespace)
         lease["spec"]["holderIdentity"] = None
-        admin.request("PUT", LEASE.path(namespace, "jupyternetes-operator"), body=lease)
+        admin.replace(LEASE, lease)
 
 
 def test_objects_for_one_instance_are_labelled_for_it(admin: kube.Kube, hub: kube.Kube, cluster: LocalCluster,

@@ -230,7 +230,7 @@ def test_a_certificate_that_would_expire_before_the_first_check_is_replaced_befo
         secret = admin.create({"apiVersion": "v1", "kind": "Secret",
                                "metadata": {"name": rbac.WEBHOOK_TLS_SECRET, "namespace": namespace}})
     secret["data"] = dying.to_secret_data()
-    admin.request("PUT", kube.SECRET.path(namespace, rbac.WEBHOOK_TLS_SECRET), body=secret)
+    admin.replace(kube.SECRET, secret)
     with webhook_stack(cluster) as stack:
         served = ssl.get_server_certificate(("127.0.0.1", stack.webhook.port))
         stored = certs.Material.from_secret_data(

@@ -168,6 +168,12 @@ class Kube(_Base):
         return self.request("PATCH", rt.path(namespace, name, subresource), params=params,
                             body=_patch_body(patch), content_type=content_type)
 
+    def replace(self, rt: ResourceType, obj: Mapping[str, Any], **params: Any) -> dict[str, Any]:
+        """PUT `obj` whole (its metadata.resourceVersion, when set, makes it a compare-and-swap: `Conflict` if the
+        object changed since it was read)."""
+        meta = obj.get("metadata") or {}
+        return self.request("PUT", rt.path(meta.get("namespace"), meta.get("name")), params=params, body=obj)
+
     def apply(self, obj: Mapping[str, Any], field_manager: str = "jupyternetes", force: bool = True,
               **params: Any) -> dict[str, Any]:
         """Server-side apply of a whole object."""
@@ -274,6 +280,11 @@ class AsyncKube(_Base):
                     **params: Any) -> dict[str, Any]:
         return await self.request("PATCH", rt.path(namespace, name, subresource), params=params,
                                   body=_patch_body(patch), content_type=content_type)
+
+    async def replace(self, rt: ResourceType, obj: Mapping[str, Any], **params: Any) -> dict[str, Any]:
+        """PUT `obj` whole (a compare-and-swap on its metadata.resourceVersion, when set)."""
+        meta = obj.get("metadata") or {}
+        return await self.request("PUT", rt.path(meta.get("namespace"), meta.get("name")), params=params, body=obj)
 
     async def apply(self, obj: Mapping[str, Any], field_manager: str = "jupyternetes", force: bool = True,
                     **params: Any) -> dict[str, Any]:

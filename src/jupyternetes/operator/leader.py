@@ -112,7 +112,7 @@ class LeaderElector:
                 return False
         lease["spec"] = self._spec(lease)
         try:
-            await self.api.request("PUT", LEASE.path(self.namespace, self.name), body=lease)
+            await self.api.replace(LEASE, lease)
         except kube.Conflict:
             return False
         self.renewed_at = started
@@ -155,6 +155,6 @@ class LeaderElector:
             if (lease.get("spec") or {}).get("holderIdentity") == self.identity:
                 lease["spec"]["holderIdentity"] = None
                 lease["spec"]["leaseDurationSeconds"] = 1
-                await self.api.request("PUT", LEASE.path(self.namespace, self.name), body=lease)
+                await self.api.replace(LEASE, lease)
         except kube.ApiError as error:
             logger.warning("could not release the lease: %s", error)

@@ -30,7 +30,7 @@ async def publish_public_key(api: kube.AsyncKube, settings: OperatorSettings) ->
         if (configmap.get("data") or {}).get(PUBLIC_KEY_ENTRY) == pem:
             return True
         configmap.setdefault("data", {})[PUBLIC_KEY_ENTRY] = pem
-        await api.request("PUT", kube.CONFIG_MAP.path(namespace, name), body=configmap)
+        await api.replace(kube.CONFIG_MAP, configmap)
     except kube.NotFound:
         logger.error("cannot publish the sealing public key: ConfigMap %s/%s does not exist (the chart creates it; "
                      "create it empty, or unset public_key_configmap)", namespace, name)

@@ -155,8 +155,7 @@ class CertificateManager:
         secret = await self.api.get(kube.SECRET, self.settings.certificate_secret, self.settings.namespace)
         secret["data"] = fresh.to_secret_data()
         try:
-            await self.api.request("PUT", kube.SECRET.path(self.settings.namespace, self.settings.certificate_secret),
-                                   body=secret)
+            await self.api.replace(kube.SECRET, secret)
         except kube.Conflict:
             logger.info("another replica is rotating the certificate")
             return
@@ -207,8 +206,7 @@ class CertificateManager:
         fresh = new_material(self.settings, material if remaining > datetime.timedelta(0) else None, self.validity)
         secret["data"] = fresh.to_secret_data()
         try:
-            await self.api.request("PUT", kube.SECRET.path(self.settings.namespace, self.settings.certificate_secret),
-                                   body=secret)
+            await self.api.replace(kube.SECRET, secret)
             logger.info("created a new webhook CA and serving certificate")
             return fresh
         except kube.Conflict:
@@ -240,8 +238,7 @@ class CertificateManager:
                 if not changed:
                     break
                 try:
-                    await self.api.request("PUT", rt.path(None, self.settings.configuration_name),
-                                           body=configuration)
+                    await self.api.replace(rt, configuration)
                     break
                 except kube.Conflict:
                     logger.info("%s %s changed while it was being updated; reading it again", rt.kind,
