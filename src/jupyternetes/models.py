@@ -42,6 +42,27 @@ CONDITION_READY: Final = "Ready"
 CONDITION_PROGRESSING: Final = "Progressing"
 CONDITION_DEGRADED: Final = "Degraded"
 
+# Condition reasons: stable strings that tools match on, the operator writes (and its Warning Events carry), and
+# the spawner turns into words for the user.
+REASON_READY: Final = "PodsRunning"
+REASON_PROVISIONING: Final = "Provisioning"
+REASON_WAITING: Final = "Waiting"
+REASON_AS_EXPECTED: Final = "AsExpected"
+REASON_POD_FAILED: Final = "PodFailed"
+REASON_POD_SUCCEEDED: Final = "PodSucceeded"
+REASON_TEMPLATE_NOT_FOUND: Final = "TemplateNotFound"
+REASON_TEMPLATE_NOT_ALLOWED: Final = "TemplateNamespaceNotAllowed"
+REASON_RENDER_FAILED: Final = "RenderFailed"
+REASON_KIND_NOT_ALLOWED: Final = "KindNotAllowed"
+REASON_DENIED: Final = "AdmissionDenied"
+REASON_WEBHOOK_UNAVAILABLE: Final = "AdmissionUnavailable"
+REASON_QUOTA: Final = "QuotaExceeded"
+REASON_INVALID: Final = "Invalid"
+REASON_CONFLICT: Final = "NameConflict"
+REASON_API_ERROR: Final = "ApiError"
+REASON_SEALED: Final = "SealedVariablesUnreadable"
+REASON_TEMPLATE_CHANGED: Final = "TemplateChanged"
+
 
 class InvalidObjectError(ValueError):
     """An object does not have the shape of its kind. The message names every field that is wrong."""

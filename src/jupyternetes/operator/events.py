@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from jupyternetes import constants, jsonlog, kube
+from jupyternetes.operator import status
 
 logger = logging.getLogger(__name__)
 
@@ -28,24 +29,26 @@ MAX_MESSAGE: Final = 1024
 NORMAL: Final = "Normal"
 WARNING: Final = "Warning"
 
-# Reasons of the events the operator writes.
+# Reasons of the events the operator writes. A Warning about why an instance is degraded carries the very reason its
+# Degraded condition has (one list of those, in operator/status.py): the same word in `kubectl get jni -o wide`,
+# `kubectl describe` and the spawner's messages.
 CREATED: Final = "Created"
 REUSED: Final = "Reused"
 RECREATED: Final = "Recreated"
 WAITING: Final = "Waiting"
 READY: Final = "Ready"
-DENIED: Final = "AdmissionDenied"
 FAILED: Final = "Failed"
-POD_FAILED: Final = "PodFailed"
-POD_SUCCEEDED: Final = "PodSucceeded"
-TEMPLATE_NOT_FOUND: Final = "TemplateNotFound"
-TEMPLATE_NOT_ALLOWED: Final = "TemplateNamespaceNotAllowed"
-RENDER_FAILED: Final = "RenderFailed"
-KIND_NOT_ALLOWED: Final = "KindNotAllowed"
-QUOTA_EXCEEDED: Final = "QuotaExceeded"
-CONFLICT: Final = "NameConflict"
-SEALED: Final = "SealedVariablesUnreadable"
-TEMPLATE_CHANGED: Final = "TemplateChanged"
+DENIED: Final = status.REASON_DENIED
+POD_FAILED: Final = status.REASON_POD_FAILED
+POD_SUCCEEDED: Final = status.REASON_POD_SUCCEEDED
+TEMPLATE_NOT_FOUND: Final = status.REASON_TEMPLATE_NOT_FOUND
+TEMPLATE_NOT_ALLOWED: Final = status.REASON_TEMPLATE_NOT_ALLOWED
+RENDER_FAILED: Final = status.REASON_RENDER_FAILED
+KIND_NOT_ALLOWED: Final = status.REASON_KIND_NOT_ALLOWED
+QUOTA_EXCEEDED: Final = status.REASON_QUOTA
+CONFLICT: Final = status.REASON_CONFLICT
+SEALED: Final = status.REASON_SEALED
+TEMPLATE_CHANGED: Final = status.REASON_TEMPLATE_CHANGED
 
 
 PROVISIONING_LOGGER: Final = "jupyternetes.provisioning"

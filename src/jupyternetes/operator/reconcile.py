@@ -116,18 +116,13 @@ def classify(error: kube.ApiError) -> tuple[str, bool]:
     return status_mod.REASON_API_ERROR, True
 
 
-_EVENT_REASON = {
-    status_mod.REASON_DENIED: events.DENIED,
-    status_mod.REASON_QUOTA: events.QUOTA_EXCEEDED,
-    status_mod.REASON_TEMPLATE_NOT_FOUND: events.TEMPLATE_NOT_FOUND,
-    status_mod.REASON_TEMPLATE_NOT_ALLOWED: events.TEMPLATE_NOT_ALLOWED,
-    status_mod.REASON_RENDER_FAILED: events.RENDER_FAILED,
-    status_mod.REASON_KIND_NOT_ALLOWED: events.KIND_NOT_ALLOWED,
-    status_mod.REASON_CONFLICT: events.CONFLICT,
-    status_mod.REASON_POD_FAILED: events.POD_FAILED,
-    status_mod.REASON_SEALED: events.SEALED,
-    status_mod.REASON_TEMPLATE_CHANGED: events.TEMPLATE_CHANGED,
-}
+#: Degraded reasons whose Warning Event carries the same reason; any other is a plain `Failed`.
+_EVENT_REASONS = frozenset({
+    status_mod.REASON_DENIED, status_mod.REASON_QUOTA, status_mod.REASON_TEMPLATE_NOT_FOUND,
+    status_mod.REASON_TEMPLATE_NOT_ALLOWED, status_mod.REASON_RENDER_FAILED, status_mod.REASON_KIND_NOT_ALLOWED,
+    status_mod.REASON_CONFLICT, status_mod.REASON_POD_FAILED, status_mod.REASON_SEALED,
+    status_mod.REASON_TEMPLATE_CHANGED,
+})
 
 
 class Reconciler:
@@ -464,7 +459,8 @@ class Reconciler:
             old_degraded.get("status") != "True" or old_degraded.get("reason") != degraded["reason"]
             or old_degraded.get("message") != degraded["message"]
         ):
-            self.recorder.warning(instance, _EVENT_REASON.get(degraded["reason"], events.FAILED), degraded["message"])
+            reason = degraded["reason"] if degraded["reason"] in _EVENT_REASONS else events.FAILED
+            self.recorder.warning(instance, reason, degraded["message"])
         if (ready["reason"] == status_mod.REASON_WAITING and ready["status"] == "False"
                 and (old_ready.get("reason"), old_ready.get("message")) != (ready["reason"], ready["message"])):
             self.recorder.normal(instance, events.WAITING, ready["message"])

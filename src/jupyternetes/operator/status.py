@@ -13,6 +13,27 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from jupyternetes import constants, models, sessions
+# Condition reasons are defined with the models, shared with the spawner; re-exported here for the operator.
+from jupyternetes.models import (  # noqa: F401
+    REASON_READY,  # noqa: F401
+    REASON_PROVISIONING,  # noqa: F401
+    REASON_WAITING,  # noqa: F401
+    REASON_AS_EXPECTED,  # noqa: F401
+    REASON_POD_FAILED,  # noqa: F401
+    REASON_POD_SUCCEEDED,  # noqa: F401
+    REASON_TEMPLATE_NOT_FOUND,  # noqa: F401
+    REASON_TEMPLATE_NOT_ALLOWED,  # noqa: F401
+    REASON_RENDER_FAILED,  # noqa: F401
+    REASON_KIND_NOT_ALLOWED,  # noqa: F401
+    REASON_DENIED,  # noqa: F401
+    REASON_WEBHOOK_UNAVAILABLE,  # noqa: F401
+    REASON_QUOTA,  # noqa: F401
+    REASON_INVALID,  # noqa: F401
+    REASON_CONFLICT,  # noqa: F401
+    REASON_API_ERROR,  # noqa: F401
+    REASON_SEALED,  # noqa: F401
+    REASON_TEMPLATE_CHANGED,  # noqa: F401
+)
 from jupyternetes.models import (
     CONDITION_DEGRADED,
     CONDITION_PROGRESSING,
@@ -28,25 +49,6 @@ from jupyternetes.models import (
 )
 from jupyternetes.render import Manifests, RenderedObject
 
-# Condition reasons: stable strings that tools and the spawner may match on.
-REASON_READY: Final = "PodsRunning"
-REASON_PROVISIONING: Final = "Provisioning"
-REASON_WAITING: Final = "Waiting"
-REASON_AS_EXPECTED: Final = "AsExpected"
-REASON_POD_FAILED: Final = "PodFailed"
-REASON_POD_SUCCEEDED: Final = "PodSucceeded"
-REASON_TEMPLATE_NOT_FOUND: Final = "TemplateNotFound"
-REASON_TEMPLATE_NOT_ALLOWED: Final = "TemplateNamespaceNotAllowed"
-REASON_RENDER_FAILED: Final = "RenderFailed"
-REASON_KIND_NOT_ALLOWED: Final = "KindNotAllowed"
-REASON_DENIED: Final = "AdmissionDenied"
-REASON_WEBHOOK_UNAVAILABLE: Final = "AdmissionUnavailable"
-REASON_QUOTA: Final = "QuotaExceeded"
-REASON_INVALID: Final = "Invalid"
-REASON_CONFLICT: Final = "NameConflict"
-REASON_API_ERROR: Final = "ApiError"
-REASON_SEALED: Final = "SealedVariablesUnreadable"
-REASON_TEMPLATE_CHANGED: Final = "TemplateChanged"
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ def _container_problem(status: Mapping[str, Any]) -> tuple[str, str] | None:
             if terminated and terminated.get("exitCode", 0) != 0:
                 return (terminated.get("reason") or "Error",
                         f"container {name} exited with code {terminated.get('exitCode')} "
-                        f"({terminated.get('reason') or 'Error'}){': ' + terminated['message'] if terminated.get('message') else ''}")
+                        f"({terminated.get('reason') or 'Error'})"
+                        + (f": {terminated['message']}" if terminated.get("message") else ""))
     return None
 
 

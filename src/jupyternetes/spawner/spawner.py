@@ -455,13 +455,13 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         reason = degraded.get("reason", "")
         message = degraded.get("message") or _condition(instance, "Ready").get("message") or "unknown reason"
         advice = {
-            "AdmissionDenied": "a security policy refused it",
-            "TemplateNotFound": "its template does not exist",
-            "TemplateNamespaceNotAllowed": "its template is not allowed here",
-            "QuotaExceeded": "your namespace's quota is used up",
-            "RenderFailed": "its template could not be filled in",
-            "PodFailed": "the server stopped",
-            "TemplateChanged": "its template changed since it started; start it again to use the new version",
+            models.REASON_DENIED: "a security policy refused it",
+            models.REASON_TEMPLATE_NOT_FOUND: "its template does not exist",
+            models.REASON_TEMPLATE_NOT_ALLOWED: "its template is not allowed here",
+            models.REASON_QUOTA: "your namespace's quota is used up",
+            models.REASON_RENDER_FAILED: "its template could not be filled in",
+            models.REASON_POD_FAILED: "the server stopped",
+            models.REASON_TEMPLATE_CHANGED: "its template changed since it started; start it again to use the new version",
         }.get(reason, "it could not be provisioned")
         return SpawnError(f"Your server could not start because {advice}: {message}. If this persists, ask your "
                           "administrator.")
