@@ -71,7 +71,17 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _harness() -> None:
+    """The development harness ships in a source checkout, not in the runtime wheel or the production images."""
+    import importlib.util
+
+    if importlib.util.find_spec("jupyternetes.dev") is None:
+        _fail("the development harness (jupyternetes dev) is not part of this installation; it ships with the source: "
+              "clone the repository and run scripts/setup, then .venv/bin/jupyternetes dev up")
+
+
 def cmd_dev_up(args: argparse.Namespace) -> int:
+    _harness()
     from jupyternetes.dev import supervisor
 
     state_dir: Path = args.state_dir.resolve()
@@ -103,6 +113,7 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
 
 
 def cmd_dev_down(args: argparse.Namespace) -> int:
+    _harness()
     from jupyternetes.dev import supervisor
 
     from jupyternetes.dev import node
@@ -120,6 +131,7 @@ def cmd_dev_down(args: argparse.Namespace) -> int:
 
 
 def cmd_dev_tools(args: argparse.Namespace) -> int:
+    _harness()
     from jupyternetes.dev import toolchain
 
     names = args.names or list(toolchain.TOOLS)
@@ -132,6 +144,7 @@ def cmd_dev_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_dev_images(args: argparse.Namespace) -> int:
+    _harness()
     from jupyternetes.dev import images, node
 
     reason = node.why_not()
@@ -182,9 +195,8 @@ def cmd_webhook(args: argparse.Namespace) -> int:
 def _opa(given: Path | None) -> Path:
     """The `opa` binary: `--opa`, else $JUPYTERNETES_OPA, else `opa` on PATH, else the one `jupyternetes dev tools`
     built; only as a last resort is it built from its Go module (which needs Go), and the command says so."""
+    import importlib.util
     import os
-
-    from jupyternetes.dev import toolchain
 
     chosen = given or (Path(os.environ["JUPYTERNETES_OPA"]) if os.environ.get("JUPYTERNETES_OPA") else None)
     if chosen is not None:
@@ -194,6 +206,11 @@ def _opa(given: Path | None) -> Path:
     found = shutil.which("opa")
     if found:
         return Path(found)
+    if importlib.util.find_spec("jupyternetes.dev") is None:
+        _fail("no opa binary found: install opa (https://www.openpolicyagent.org/docs/#running-opa) and put it on "
+              "PATH, or pass --opa or set $JUPYTERNETES_OPA")
+    from jupyternetes.dev import toolchain
+
     tool = toolchain.TOOLS["opa"]
     if tool.path.is_file():
         return tool.path
