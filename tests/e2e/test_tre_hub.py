@@ -19,6 +19,7 @@ from jupyternetes import kube
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import components
 from tests.support import browser
+from tests.support.stacks import stop
 
 pytestmark = pytest.mark.cluster
 
@@ -82,6 +83,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             for name in ("restricted-notebook", "short-notebook"):
                 officer.create({**template, "metadata": {"name": name, "namespace": local.config.template_namespace}})
         yield Stack(local, components.start_hub(local, extra=CONFIG))
+
+
+def _cullers(marker: str) -> set[int]:
+    """The pids of running idle cullers whose command line has `marker`."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "jupyterhub_idle_culler" in command and marker in command:
+            found.add(int(proc.name))
+    return found
 
 
 def _wait(what: str, check: object, timeout: float) -> None:
@@ -163,6 +179,11 @@ def test_the_idle_culler_stops_a_server_nobody_uses(stack: Stack) -> None:
     # The culler, not anyone else, stopped it: the hub's log has the culler's request and its own words.
     log = culling.process.log_path.read_text(errors="replace")
     assert "Culling server idle-ivy" in log, log[-3000:]
+    # And it goes with its hub: JupyterHub starts it in a session of its own, which stopping the hub did not reach.
+    cullers = _cullers("--timeout=10")
+    assert cullers, "no culler ran beside the culling hub"
+    stop(stack.cluster, culling.process)
+    cluster_mod.wait_for("the culler to go with its hub", lambda: not (_cullers("--timeout=10") & cullers), timeout=30)
     with stack.cluster.kube() as admin:
         cluster_mod.wait_for("ivy's instance to go", lambda: not admin.exists(kube.INSTANCE, "jupyter-idle-ivy",
                                                                               "default"), timeout=60)

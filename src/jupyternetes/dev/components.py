@@ -226,7 +226,7 @@ c.JupyterHub.services = [
     {{"name": "dev-admin", "api_token": {token!r}}},
     # jupyterhub-idle-culler, as Zero to JupyterHub runs it: stop servers idle for `timeout` seconds, looking every
     # `every` seconds (z2jh's cull.timeout and cull.every).
-    {{"name": "idle-culler", "command": [{python!r}, "-m", "jupyterhub_idle_culler", "--timeout={cull_timeout}",
+    {{"name": "idle-culler", "command": [{python!r}, "-m", "jupyternetes.dev.culler", "--timeout={cull_timeout}",
                                          "--cull-every={cull_every}", "--concurrency=10"]}},
 ]
 c.JupyterHub.load_roles = [
