@@ -389,12 +389,10 @@ def test_the_kubelet_stops_a_server_at_its_session_limit_and_the_status_says_so(
             def state() -> dict[str, Any]:
                 return ((admin.get(kube.INSTANCE, name, namespace).get("status") or {}).get("pods") or {}).get(
                     "main") or {}
-            cluster_mod.wait_for("the pod to run", lambda: state().get("state") == "Running", timeout=120)
-            started = time.monotonic()
-            cluster_mod.wait_for("the kubelet to stop it", lambda: state().get("state") == "Failed", timeout=90)
-            assert time.monotonic() - started > 5  # it ran until its deadline, not failing at once
+            # Under load the deadline may come before the operator has seen the pod running: either way it fails.
+            cluster_mod.wait_for("the kubelet to stop it", lambda: state().get("state") == "Failed", timeout=180)
             pod = admin.get(kube.POD, state()["resourceName"], namespace)
-            assert pod["status"]["reason"] == "DeadlineExceeded", pod["status"]
+            assert pod["status"]["reason"] == "DeadlineExceeded", pod["status"]  # at its deadline, not for another reason
             assert state()["errorMessage"] == "DeadlineExceeded: the server reached its session limit of 20 seconds"
         finally:
             hub.delete(kube.INSTANCE, name, namespace)
