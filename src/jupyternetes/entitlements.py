@@ -12,6 +12,7 @@ everyone (deny by default). `"*"` in `users` or `groups` means every user.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -55,3 +56,21 @@ def refusal(rules: Sequence[Mapping[str, Any]], namespace: str, name: str, user:
                 "security officer to add it to the entitlements")
     return (f"{user} is not entitled to template {namespace}/{name}: it is for particular users and groups only; "
             "ask a security officer (or your group's manager) for access")
+
+
+def hub_user(instance: Any) -> dict[str, Any] | None:
+    """The JupyterHub user an instance is for, and their groups, as the hub asserted them in its variables (for the
+    records of the webhook and the operator); None when it names no user."""
+    spec = instance.get("spec") if isinstance(instance, Mapping) else None
+    variables = spec.get("variables") if isinstance(spec, Mapping) else None
+    variables = variables if isinstance(variables, Mapping) else {}
+    name = variables.get(USER_VARIABLE)
+    if not isinstance(name, str) or not name:
+        return None
+    raw = variables.get(GROUPS_VARIABLE)
+    try:
+        groups = json.loads(raw if isinstance(raw, str) and raw else "[]")
+    except ValueError:
+        groups = []
+    return {"name": name, "groups": sorted(g for g in groups if isinstance(g, str)) if isinstance(groups, list)
+            else []}

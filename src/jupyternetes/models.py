@@ -277,6 +277,13 @@ def http_port(pod_spec: Mapping[str, Any]) -> int | None:
     return first
 
 
+def pod_images(pod_spec: Any) -> list[str]:
+    """The image of every container, init container and ephemeral container of a pod spec, in order."""
+    spec = pod_spec if isinstance(pod_spec, Mapping) else {}
+    return [c["image"] for key in ("initContainers", "containers", "ephemeralContainers")
+            for c in spec.get(key) or [] if isinstance(c, Mapping) and isinstance(c.get("image"), str) and c["image"]]
+
+
 def template_namespace_allowed(instance_namespace: str, template_namespace: str, shared_namespace: str) -> bool:
     """Whether an instance may use a template: from its own namespace, or from the one shared template namespace.
 

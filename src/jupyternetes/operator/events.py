@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import logging
 import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from jupyternetes import constants, jsonlog, kube
+from jupyternetes import constants, entitlements, jsonlog, kube, models
 from jupyternetes.operator import status
 
 logger = logging.getLogger(__name__)
@@ -134,25 +133,8 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _hub_user(instance: Mapping[str, Any]) -> dict[str, Any] | None:
-    variables = (instance.get("spec") or {}).get("variables") or {}
-    name = _text(variables.get("jupyterhub.user.name"))
-    if not name:
-        return None
-    try:
-        groups = json.loads(_text(variables.get("jupyterhub.user.groups")) or "[]")
-    except ValueError:
-        groups = []
-    return {"name": name, "groups": sorted(g for g in groups if isinstance(g, str)) if isinstance(groups, list)
-            else []}
-
-
 def _images(manifest: Mapping[str, Any]) -> list[str]:
-    if manifest.get("kind") != "Pod":
-        return []
-    spec = manifest.get("spec") or {}
-    return sorted({_text(c.get("image")) for key in ("initContainers", "containers", "ephemeralContainers")
-                   for c in spec.get(key) or [] if isinstance(c, Mapping) and _text(c.get("image"))})
+    return sorted(set(models.pod_images(manifest.get("spec")))) if manifest.get("kind") == "Pod" else []
 
 
 def provisioning_record(instance: Mapping[str, Any], manifest: Mapping[str, Any], reporting_instance: str, *,
@@ -192,7 +174,7 @@ def provisioning_record(instance: Mapping[str, Any], manifest: Mapping[str, Any]
                      "uid": _text(meta.get("uid"))},
         "template": {"namespace": _text(ref.get("namespace")) or _text(meta.get("namespace")),
                      "name": _text(ref.get("name"))},
-        "hub_user": _hub_user(instance),
+        "hub_user": entitlements.hub_user(instance),
         "images": _images(manifest),
         "rules": rules,
         "reason": reason,

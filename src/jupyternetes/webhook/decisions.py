@@ -7,12 +7,11 @@ Secret's data, a sealed variable or a ConfigMap's contents cannot reach the log.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
-from jupyternetes import constants, jsonlog
+from jupyternetes import constants, entitlements, jsonlog, models
 from jupyternetes.webhook.judge import Verdict
 from jupyternetes.webhook.review import Request
 
@@ -43,31 +42,10 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def pod_images(spec: Any) -> list[str]:
-    """The images of every container, init container and ephemeral container of a PodSpec."""
-    spec = _mapping(spec)
-    return [_text(_mapping(c).get("image")) for key in ("initContainers", "containers", "ephemeralContainers")
-            for c in spec.get(key) or [] if isinstance(c, Mapping) and _text(_mapping(c).get("image"))]
-
-
 def template_images(template: Any) -> list[str]:
     """Every image a template's pods name (placeholders as written)."""
     pods = _mapping(_mapping(template).get("spec")).get("pods") or []
-    return sorted({image for pod in pods if isinstance(pod, Mapping) for image in pod_images(pod.get("spec"))})
-
-
-def hub_user(instance: Any) -> dict[str, Any] | None:
-    """The JupyterHub user an instance is for, and their groups, as the hub asserted them in the variables."""
-    variables = _mapping(_mapping(_mapping(instance).get("spec")).get("variables"))
-    name = _text(variables.get("jupyterhub.user.name"))
-    if not name:
-        return None
-    try:
-        groups = json.loads(_text(variables.get("jupyterhub.user.groups")) or "[]")
-    except ValueError:
-        groups = []
-    return {"name": name, "groups": sorted(g for g in groups if isinstance(g, str)) if isinstance(groups, list)
-            else []}
+    return sorted({image for pod in pods if isinstance(pod, Mapping) for image in models.pod_images(pod.get("spec"))})
 
 
 def _ref(namespace: Any, name: Any) -> dict[str, str] | None:
@@ -87,11 +65,11 @@ def context(kind: str, obj: Mapping[str, Any] | None, namespace: str, name: str 
     if kind == constants.INSTANCE_KIND:
         template = _mapping(_mapping(obj.get("spec")).get("template"))
         return {"template": _ref(_text(template.get("namespace")) or namespace, template.get("name")),
-                "instance": _ref(namespace, meta.get("name")), "hub_user": hub_user(obj), "images": []}
+                "instance": _ref(namespace, meta.get("name")), "hub_user": entitlements.hub_user(obj), "images": []}
     template_namespace = labels.get(constants.LABEL_TEMPLATE_NAMESPACE) or namespace
     return {"template": _ref(template_namespace, labels.get(constants.LABEL_TEMPLATE)),
             "instance": _ref(namespace, annotations.get(constants.ANNOTATION_INSTANCE_NAME)), "hub_user": None,
-            "images": sorted(set(pod_images(obj.get("spec")))) if kind == "Pod" else []}
+            "images": sorted(set(models.pod_images(obj.get("spec")))) if kind == "Pod" else []}
 
 
 def outcome(response: Mapping[str, Any]) -> tuple[str, int]:
