@@ -6,19 +6,18 @@ them at their deadline as the kubelet does."""
 from __future__ import annotations
 
 import random
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from jupyternetes import kube
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import components
 from tests.support import browser
+from tests.support.policies import with_data
 from tests.support.stacks import stop
 
 pytestmark = pytest.mark.cluster
@@ -60,18 +59,10 @@ class Stack:
                             follow_redirects=True)
 
 
-def _policies(target: Path) -> Path:
-    shutil.copytree(components.policy_dir(), target)
-    data = yaml.safe_load((target / "data.yaml").read_text())
-    data["jupyternetes"]["config"].update(DATA)
-    (target / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return target
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config = cluster_mod.ClusterConfig(pod_cidr_prefix=f"127.{random.randint(20, 250)}")
-    policies = _policies(tmp_path_factory.mktemp("tre-hub") / "policies")
+    policies = with_data(tmp_path_factory.mktemp("tre-hub") / "policies", DATA)
     with cluster_mod.running(config) as local:
         _, opa_url = components.start_opa(local, policies)
         components.start_webhook(local, opa_url, policies)

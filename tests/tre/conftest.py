@@ -3,18 +3,16 @@ OPA and the operator in place, and policy data that sets entitlements and sessio
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from jupyternetes import kube
 from jupyternetes.dev import components
 from jupyternetes.dev.cluster import HUB, OFFICER, LocalCluster
-from tests.support import processes
+from tests.support import policies, processes
 from tests.support.stacks import Stack, webhook_stack
 
 IMAGE = "quay.io/jupyter/base-notebook:2026-11-16"
@@ -30,17 +28,9 @@ TRE_DATA: dict[str, Any] = {
 }
 
 
-def tre_policies(target: Path) -> Path:
-    shutil.copytree(components.policy_dir(), target)
-    data = yaml.safe_load((target / "data.yaml").read_text())
-    data["jupyternetes"]["config"].update(TRE_DATA)
-    (target / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return target
-
-
 @pytest.fixture(scope="package")
 def stack(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with webhook_stack(cluster, tre_policies(tmp_path_factory.mktemp("tre") / "policies")) as running:
+    with webhook_stack(cluster, policies.with_data(tmp_path_factory.mktemp("tre") / "policies", TRE_DATA)) as running:
         yield running
 
 

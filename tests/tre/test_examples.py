@@ -3,7 +3,6 @@ shipped policies, and rendered by the chart."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,17 +10,13 @@ from pathlib import Path
 import yaml
 
 from tests.seeds import REPO_ROOT
-from tests.support import helm
+from tests.support import helm, policies
 
 EXAMPLES = REPO_ROOT / "examples"
 
 
 def _policies_with(values: Path, target: Path) -> Path:
-    shutil.copytree(REPO_ROOT / "policies", target)
-    data = yaml.safe_load((target / "data.yaml").read_text())
-    data["jupyternetes"]["config"].update(yaml.safe_load(values.read_text())["webhook"]["policyData"])
-    (target / "data.yaml").write_text(yaml.safe_dump(data))
-    return target
+    return policies.with_data(target, yaml.safe_load(values.read_text())["webhook"]["policyData"])
 
 
 def _policy_test(policies: Path, *files: Path) -> subprocess.CompletedProcess[str]:
