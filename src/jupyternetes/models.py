@@ -62,6 +62,7 @@ REASON_CONFLICT: Final = "NameConflict"
 REASON_API_ERROR: Final = "ApiError"
 REASON_SEALED: Final = "SealedVariablesUnreadable"
 REASON_TEMPLATE_CHANGED: Final = "TemplateChanged"
+REASON_CLAIM_LOST: Final = "ClaimLost"
 
 
 class InvalidObjectError(ValueError):

@@ -90,6 +90,29 @@ def test_a_pod_that_ran_to_completion_is_reported_as_succeeded_not_ready(
     assert admin.get(kube.POD, pod_name, namespace)["metadata"]["uid"] == uid  # not replaced
 
 
+def test_a_claim_whose_volume_is_gone_is_degraded_as_claim_lost_with_what_to_do(
+    admin: kube.Kube, hub: kube.Kube, namespace: str, quick: processes.Component
+) -> None:
+    """The workspace's PersistentVolume is deleted from under a running server (its protection removed by an
+    administrator): the controller manager marks the claim Lost, and the instance says so, and stops progressing."""
+    admin.create(make_template(namespace))
+    hub.create(make_instance(namespace, "finn"))
+    ready = wait_condition(admin, namespace, "finn", "Ready")
+    claim = admin.get(kube.PVC, ready["status"]["pvcs"]["workspace"]["resourceName"], namespace)
+    volume = claim["spec"]["volumeName"]
+    pv = kube.KNOWN_TYPES[("v1", "PersistentVolume")]
+    admin.patch(pv, volume, {"metadata": {"finalizers": None}})
+    admin.delete(pv, volume)
+    lost = wait_condition(admin, namespace, "finn", "Degraded", reason="ClaimLost")
+    state = lost["status"]["pvcs"]["workspace"]
+    assert (state["state"], state["phase"], state["reason"]) == ("Failed", "Lost", "ClaimLost")
+    assert condition(lost, "Degraded")["message"] == (
+        f"claim {claim['metadata']['name']}: the claim lost its volume {volume}, which no longer exists; an "
+        "administrator must restore the volume or delete the claim")
+    assert condition(lost, "Progressing")["status"] == "False"
+    assert condition(lost, "Ready")["status"] == "False"
+
+
 def test_an_object_the_api_server_finds_invalid_is_reported_with_its_message_and_not_retried(
     admin: kube.Kube, hub: kube.Kube, namespace: str, quick: processes.Component
 ) -> None:

@@ -123,6 +123,31 @@ def test_a_failed_pod_is_degraded_and_no_longer_progressing(manifests: render.Ma
                                    "Degraded": ("True", "PodFailed")}
 
 
+def test_a_claim_waiting_for_a_volume_says_so_and_of_which_class(manifests: render.Manifests) -> None:
+    pvc, pod = manifests.pvcs[0], manifests.pods[0]
+    waiting = {**pvc.manifest, "spec": {**pvc.manifest["spec"], "storageClassName": "fast"},
+               "status": {"phase": "Pending"}}
+    result = _build(manifests, {pvc.name: waiting, pod.name: pod.manifest})
+    assert result["pvcs"]["workspace"] == {
+        "resourceName": pvc.name, "state": "Provisioned", "phase": "Pending", "reason": "Pending",
+        "errorMessage": "the claim is waiting for a volume of storage class 'fast' (until one is provisioned, or the "
+                        "pod is scheduled)"}
+    assert _conditions(result)["Degraded"] == ("False", "AsExpected")  # it may yet bind
+    assert _conditions(result)["Progressing"] == ("True", "Provisioning")
+
+
+def test_a_claim_that_lost_its_volume_is_degraded_with_what_to_do(manifests: render.Manifests) -> None:
+    pvc, pod = manifests.pvcs[0], manifests.pods[0]
+    lost = {**pvc.manifest, "spec": {**pvc.manifest["spec"], "volumeName": "pvc-1234"}, "status": {"phase": "Lost"}}
+    result = _build(manifests, {pvc.name: lost, pod.name: pod.manifest})
+    state = result["pvcs"]["workspace"]
+    assert (state["state"], state["reason"]) == ("Failed", "ClaimLost")
+    assert state["errorMessage"].startswith("the claim lost its volume pvc-1234, which no longer exists;")
+    assert result["pvcsProvisioned"] == "Failed"
+    assert _conditions(result) == {"Ready": ("False", "ClaimLost"), "Progressing": ("False", "ClaimLost"),
+                                   "Degraded": ("True", "ClaimLost")}
+
+
 def test_a_denied_pod_keeps_the_admission_message(manifests: render.Manifests) -> None:
     pvc, pod = manifests.pvcs[0], manifests.pods[0]
     message = 'admission webhook "validate.jupyternetes" denied the request: image not allowed'

@@ -97,3 +97,29 @@ async def test_a_pod_no_node_can_take_says_so_while_it_waits(cluster: LocalClust
     assert "did not start within 15 seconds" in error.jupyterhub_message
     assert "no node can take the pod yet" in error.jupyterhub_message
     assert any("no node can take the pod yet" in e["message"] for e in events), events
+
+
+async def test_storage_that_does_not_bind_says_so_while_it_waits(cluster: LocalCluster, provisioning: Stack) -> None:
+    """A claim of a StorageClass that nothing provisions stays Pending: the user sees which storage waits and for
+    what, and the scheduler's words on the pod, until the start times out with them."""
+    template = _template("unbound-storage")
+    template["spec"]["pvcs"] = [{"name": "home", "spec": {"storageClassName": "nothing-provisions-this",
+                                                          "accessModes": ["ReadWriteOnce"],
+                                                          "resources": {"requests": {"storage": "1Gi"}}}}]
+    pod = template["spec"]["pods"][0]["spec"]
+    pod["volumes"] = [{"name": "home", "persistentVolumeClaim": {"claimName": "{jupyternetes.pvcs.home}"}}]
+    pod["containers"][0]["volumeMounts"] = [{"name": "home", "mountPath": "/home/jovyan"}]
+    with cluster.kube(OFFICER) as officer:
+        try:
+            officer.create(template)
+        except kube.Conflict:
+            pass
+    error, events = await _start(_spawner(cluster, "unbound", "unbound-storage", timeout=20), progress_ends=False)
+    shown = [e["message"] for e in events]
+    assert ("Storage 'home': the claim is waiting for a volume of storage class 'nothing-provisions-this' (until one "
+            "is provisioned, or the pod is scheduled)") in shown, shown
+    assert not any("Storage 'home' is ready" in m for m in shown), shown
+    assert "did not start within 20 seconds" in error.jupyterhub_message
+    # The scheduler names the claim that holds the pod back; the timeout carries its words.
+    assert "no node can take the pod yet" in error.jupyterhub_message
+    assert "PersistentVolumeClaim" in error.jupyterhub_message, error.jupyterhub_message

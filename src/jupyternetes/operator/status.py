@@ -33,6 +33,7 @@ from jupyternetes.models import (  # noqa: F401
     REASON_API_ERROR,  # noqa: F401
     REASON_SEALED,  # noqa: F401
     REASON_TEMPLATE_CHANGED,  # noqa: F401
+    REASON_CLAIM_LOST,  # noqa: F401
 )
 from jupyternetes.models import (
     CONDITION_DEGRADED,
@@ -91,7 +92,7 @@ def _unobserved(state: dict[str, Any], body: Mapping[str, Any] | None, outcome: 
 
 def pod_state(rendered: RenderedObject, pod: Mapping[str, Any] | None, outcome: Outcome | None) -> dict[str, Any]:
     state: dict[str, Any] = {"resourceName": rendered.name}
-    if _unobserved(state, pod, outcome):
+    if _unobserved(state, pod, outcome) or pod is None:
         return state
     status = pod.get("status") or {}
     phase = status.get("phase") or "Pending"
@@ -172,7 +173,7 @@ def object_state(rendered: RenderedObject, body: Mapping[str, Any] | None, outco
     if rendered.entry_kind == constants.ENTRY_OTHER:
         state["apiVersion"] = rendered.api_version
         state["kind"] = rendered.kind
-    if _unobserved(state, body, outcome):
+    if _unobserved(state, body, outcome) or body is None:
         return state
     phase = (body.get("status") or {}).get("phase")
     if phase:
@@ -180,9 +181,29 @@ def object_state(rendered: RenderedObject, body: Mapping[str, Any] | None, outco
     if (body.get("metadata") or {}).get("deletionTimestamp"):
         state["state"] = STATE_WAITING
         state["errorMessage"] = "the object is being deleted"
+    elif rendered.entry_kind == constants.ENTRY_PVC and phase == CLAIM_LOST:
+        # Its volume is gone (deleted, or its storage lost it): the files are not there and waiting will not help.
+        state["state"] = STATE_FAILED
+        state["reason"] = REASON_CLAIM_LOST
+        volume = (body.get("spec") or {}).get("volumeName")
+        state["errorMessage"] = (f"the claim lost its volume{f' {volume}' if volume else ''}, which no longer "
+                                 "exists; an administrator must restore the volume or delete the claim")
     else:
         state["state"] = STATE_PROVISIONED
+        if rendered.entry_kind == constants.ENTRY_PVC and phase == CLAIM_PENDING:
+            # Normal for a moment, or until the pod is scheduled (WaitForFirstConsumer); the pod's scheduling
+            # message says more when it lasts. The hub cannot read the claim or its Events, so say it here.
+            state["reason"] = CLAIM_PENDING
+            storage_class = (body.get("spec") or {}).get("storageClassName")
+            state["errorMessage"] = ("the claim is waiting for a volume"
+                                     + (f" of storage class {storage_class!r}" if storage_class else "")
+                                     + " (until one is provisioned, or the pod is scheduled)")
     return state
+
+
+#: A PersistentVolumeClaim's phases (core/v1): not bound yet, and bound to a volume that is gone.
+CLAIM_PENDING: Final = "Pending"
+CLAIM_LOST: Final = "Lost"
 
 
 def _summary(states: list[str], ok: str) -> str:
@@ -269,6 +290,7 @@ def build(
                                            for kind, states in sorted(by_kind.items())}
 
     failed_pod = next((s for s in status["pods"].values() if s["state"] == STATE_FAILED), None)
+    lost_claim = next((s for s in status["pvcs"].values() if s.get("reason") == REASON_CLAIM_LOST), None)
     succeeded = bool(pod_states) and all(s == STATE_SUCCEEDED for s in pod_states)
     secret_state = (status.get("secret") or {}).get("state", STATE_PROVISIONED)
     ready = (manifests is not None and problem is None and all(s == STATE_RUNNING for s in pod_states)
@@ -280,6 +302,9 @@ def build(
     elif failed_pod is not None:
         ready_reason = REASON_POD_FAILED
         ready_message = f"pod {failed_pod['resourceName']} failed: {failed_pod.get('errorMessage', '')}".rstrip(": ")
+    elif lost_claim is not None:
+        ready_reason = REASON_CLAIM_LOST
+        ready_message = f"claim {lost_claim['resourceName']}: {lost_claim['errorMessage']}"
     elif succeeded:
         ready_reason, ready_message = REASON_POD_SUCCEEDED, "every pod has run to completion"
     elif ready:
@@ -294,8 +319,9 @@ def build(
         ready_reason = REASON_WAITING if any(s["state"] == STATE_WAITING for s in unfinished) else REASON_PROVISIONING
         ready_message = f"waiting for {detail}" if detail else "provisioning"
 
-    degraded = problem is not None or failed_pod is not None
-    progressing = not ready and not succeeded and (problem is None or problem.retrying) and failed_pod is None
+    degraded = problem is not None or failed_pod is not None or lost_claim is not None
+    progressing = (not ready and not succeeded and (problem is None or problem.retrying) and failed_pod is None
+                   and lost_claim is None)
     old = {c.get("type"): c for c in previous.get("conditions") or []}
     status["conditions"] = [
         _condition(CONDITION_READY, ready, ready_reason, ready_message, generation, old.get(CONDITION_READY), now),

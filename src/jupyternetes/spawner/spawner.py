@@ -462,6 +462,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             models.REASON_RENDER_FAILED: "its template could not be filled in",
             models.REASON_POD_FAILED: "the server stopped",
             models.REASON_TEMPLATE_CHANGED: "its template changed since it started; start it again to use the new version",
+            models.REASON_CLAIM_LOST: "its storage is gone",
         }.get(reason, "it could not be provisioned")
         return SpawnError(f"Your server could not start because {advice}: {message}. If this persists, ask your "
                           "administrator.")
@@ -648,7 +649,9 @@ def _progress_messages(name: str, instance: dict[str, Any] | None) -> list[dict[
     status = instance.get("status") or {}
     out = [{"progress": PROGRESS_CREATED, "message": f"Requested notebook instance {name}"}]
     for entry, state in sorted((status.get("pvcs") or {}).items()):
-        if state.get("state") == models.STATE_PROVISIONED:
+        if state.get("state") == models.STATE_PROVISIONED and state.get("errorMessage"):
+            out.append({"progress": PROGRESS_PVCS, "message": f"Storage {entry!r}: {state['errorMessage']}"})
+        elif state.get("state") == models.STATE_PROVISIONED:
             out.append({"progress": PROGRESS_PVCS, "message": f"Storage {entry!r} is ready"})
     for entry, state in sorted((status.get("pods") or {}).items()):
         if state.get("state") in (models.STATE_PROVISIONED, models.STATE_RUNNING):
