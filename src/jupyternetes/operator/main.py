@@ -12,11 +12,11 @@ import kopf
 import prometheus_client
 
 from jupyternetes import __version__, jsonlog, kube
-from jupyternetes.operator import metrics
-from jupyternetes.operator.publish import publish_public_key
+from jupyternetes.operator import health, metrics
 from jupyternetes.operator.controller import Controller
 from jupyternetes.operator.handlers import build_registry, kopf_settings
 from jupyternetes.operator.leader import LeaderElector
+from jupyternetes.operator.publish import publish_public_key
 from jupyternetes.operator.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
@@ -41,9 +41,13 @@ async def run(settings: OperatorSettings) -> int:
         prometheus_client.start_http_server(settings.metrics_port)
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    _stop_on_signals(stop)
+
+    failures = health.WatchFailures()
+    failures.install()
+    server = health.HealthServer(failures, settings.health_port) if settings.health_port else None
+    if server is not None:
+        await server.start()
 
     await publish_public_key(api, settings)
 
@@ -69,38 +73,7 @@ async def run(settings: OperatorSettings) -> int:
                 return 0
             metrics.LEADER.set(1)
 
-        controller = Controller(api, settings)
-        namespaces = settings.watched_namespaces()
-        stop_flag = asyncio.Event()
-        operator = asyncio.create_task(kopf.operator(
-            registry=build_registry(controller, config),
-            settings=kopf_settings(settings),
-            standalone=True,
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-            stop_flag=stop_flag,
-            # Our own identity: kopf's default asks the password database for the user, and a container's
-            # numeric user (65532) has no entry there.
-            identity=identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
-            liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None,
-        ), name="kopf")
-        # kopf takes over SIGINT/SIGTERM from here on and ends `operator` when one arrives.
-        lost_wait = asyncio.ensure_future(lost.wait())
-        stopping = asyncio.ensure_future(stop.wait())
-        await _first(operator, lost_wait, stopping)
-        lost_wait.cancel()
-        stopping.cancel()
-        if not operator.done():
-            stop_flag.set()
-            await operator
-        if not operator.cancelled() and operator.exception() is not None:
-            logger.error("the operator stopped with an error; exiting so that it restarts",
-                         exc_info=operator.exception())
-            return EXIT_FAILED
-        if lost.is_set():
-            logger.error("the leader lease was lost; exiting so that this replica restarts as a candidate")
-            return EXIT_LOST_LEASE
-        return 0
+        return await _serve(api, config, settings, identity, failures, lost, stop)
     finally:
         metrics.LEADER.set(0)
         if election is not None:
@@ -112,6 +85,76 @@ async def run(settings: OperatorSettings) -> int:
                 await elector.release()
             await elector.api.aclose()
         await api.aclose()
+        failures.uninstall()
+        if server is not None:
+            await server.stop()
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _serve(api: kube.AsyncKube, config: kube.KubeConfig, settings: OperatorSettings, identity: str,
+                 failures: health.WatchFailures, lost: asyncio.Event, stop: asyncio.Event) -> int:
+    """Run kopf with the controller until stopped (0), the lease is lost (3) or kopf fails (1). When one of kopf's
+    watches fails for good, stop kopf, wait (backing off) until the kind can be listed again, and start it over."""
+    delay = settings.retry_base_seconds
+    while True:
+        controller = Controller(api, settings)
+        stop_flag = asyncio.Event()
+        operator = asyncio.create_task(kopf.operator(
+            registry=build_registry(controller, config),
+            settings=kopf_settings(settings),
+            standalone=True,
+            clusterwide=not settings.watched_namespaces(),
+            namespaces=settings.watched_namespaces(),
+            stop_flag=stop_flag,
+            # Our own identity: kopf's default asks the password database for the user, and a container's
+            # numeric user (65532) has no entry there.
+            identity=identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
+        ), name="kopf")
+        # kopf takes over SIGINT/SIGTERM from here on and ends `operator` when one arrives.
+        waits = [asyncio.ensure_future(event.wait()) for event in (lost, stop, failures.failed)]
+        await _first(operator, *waits)
+        for wait in waits:
+            wait.cancel()
+        if not operator.done():
+            stop_flag.set()
+            await asyncio.wait([operator])  # its error, if any, is looked at below
+        if lost.is_set():
+            logger.error("the leader lease was lost; exiting so that this replica restarts as a candidate")
+            return EXIT_LOST_LEASE
+        if stop.is_set():
+            return 0
+        if not failures.failed.is_set():
+            if not operator.cancelled() and operator.exception() is not None:
+                logger.error("the operator stopped with an error; exiting so that it restarts",
+                             exc_info=operator.exception())
+                return EXIT_FAILED
+            return 0
+        # kopf gave up on a watch after its retries (and stopped): not a reason to exit, which would only start a
+        # crash loop until RBAC is fixed; wait here, ready to go on, and say why in /readyz.
+        if not operator.cancelled():
+            operator.exception()  # kopf's error is the watch's, said below; retrieved, so asyncio does not repeat it
+        _stop_on_signals(stop)  # kopf had them while it ran
+        logger.error("%s; nothing of that kind is seen until it is watched again, so the operator's watches restart "
+                     "as soon as it can be listed (see /readyz)", "; ".join(failures.describe()))
+        while errors := await health.listable(api, failures):
+            logger.error("still cannot watch: %s; trying again in %.0fs (check the operator's RBAC)",
+                         "; ".join(errors), delay)
+            waits = [asyncio.ensure_future(event.wait()) for event in (lost, stop)]
+            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
+            if lost.is_set():
+                return EXIT_LOST_LEASE
+            if stop.is_set():
+                return 0
+            delay = min(delay * 2, settings.retry_max_seconds)
+        logger.info("the failed watches can list again; restarting the operator's watches")
+        failures.clear()
 
 
 def main(settings: OperatorSettings) -> int:

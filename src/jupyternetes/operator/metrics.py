@@ -18,6 +18,9 @@ API_REQUESTS: Final = Counter(
     "Requests the operator made to the Kubernetes API (watches excluded), by method and status",
     ["method", "status"])
 QUEUE_DEPTH: Final = Gauge("jupyternetes_operator_queue_depth", "Instances queued or being reconciled")
+WATCH_FAILURES: Final = Counter(
+    "jupyternetes_operator_watch_failures_total",
+    "Watches that failed with an error kopf does not retry (such as 403 Forbidden), by kind", ["resource"])
 LEADER: Final = Gauge("jupyternetes_operator_leader", "1 while this replica holds the leader lease")
 
 

@@ -88,7 +88,8 @@ class OperatorSettings(BaseSettings):
     """Port of the Prometheus /metrics endpoint; 0 turns it off."""
 
     health_port: int = 8081
-    """Port of the /healthz liveness endpoint; 0 turns it off."""
+    """Port of the /healthz liveness and /readyz readiness endpoints (/readyz names any watch that failed, such as
+    a 403 after an RBAC change); 0 turns them off."""
 
     @field_validator("allowed_kinds")
     @classmethod
