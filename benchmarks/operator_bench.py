@@ -8,7 +8,7 @@ The operator's overhead is the ratio between the two.
    and the operator's API requests per instance (from its own metrics).
 3. Memory: the operator's resident memory with 0 and with K instances.
 
-Run: .venv/bin/python benchmarks/operator_bench.py [--latency 200] [--storm 500] [--memory 1000]
+Run: .venv/bin/python benchmarks/operator_bench.py [--latency 200] [--storm 500] [--memory 1000] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -144,11 +146,27 @@ async def _create_plain(api: kube.AsyncKube, manifests: render.Manifests) -> Non
         await api.create(manifest)
 
 
-def _operator_requests(metrics_url: str) -> float:
+def _operator_requests_by_method(metrics_url: str) -> dict[str, float]:
+    """The operator's API requests so far (its own counter), by HTTP method."""
     with urllib.request.urlopen(metrics_url, timeout=5) as response:  # noqa: S310 - local metrics endpoint
         text = response.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("jupyternetes_operator_api_requests_total{"))
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("jupyternetes_operator_api_requests_total{"):
+            labels, value = line.rsplit(" ", 1)
+            method = labels.split('method="', 1)[1].split('"', 1)[0]
+            counts[method] = counts.get(method, 0.0) + float(value)
+    return counts
+
+
+def _operator_requests(metrics_url: str) -> float:
+    return sum(_operator_requests_by_method(metrics_url).values())
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mib(pid: int) -> float:
@@ -166,7 +184,7 @@ async def _ensure_namespace(api: kube.AsyncKube, name: str) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    parameters = {k: v for k, v in vars(args).items() if k != "output"}
+    parameters = {k: v for k, v in vars(args).items() if k not in ("output", "profile")}
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "parameters": parameters}
     state = Path(tempfile.mkdtemp(prefix="jupyternetes-bench-"))
     local = cluster_mod.LocalCluster(state, cluster_mod.ClusterConfig())
@@ -242,7 +260,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["operator_latency"] = {"to_pod_created": _ms(added), "to_ready": _ms(ready)}
         print(json.dumps(results), flush=True)
 
-        before = _operator_requests(metrics_url)
+        before = _operator_requests_by_method(metrics_url)
+        pid = operator.popen.pid  # type: ignore[union-attr]
+        cpu_before = _cpu_seconds(pid)
+        profiler = None
+        if args.profile:
+            # Collapsed stacks of the operator during the storm (py-spy from PyPI), for finding where its time goes.
+            profiler = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
+                                         "--nonblocking", "--output", str(args.profile)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t0 = time.monotonic()
 
         async def instance(i: int) -> None:
@@ -252,10 +278,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.gather(*(instance(i) for i in range(args.storm)))
         names = {f"storm-{i:04d}" for i in range(args.storm)}
         await _wait(lambda: names <= observer.ready.keys())
-        results["operator_storm"] = {"all_ready_s": round(time.monotonic() - t0, 2)}
+        results["operator_storm"] = {"all_ready_s": round(time.monotonic() - t0, 2),
+                                     "operator_cpu_s": round(_cpu_seconds(pid) - cpu_before, 2)}
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
         await asyncio.sleep(2)  # let trailing Events land before counting
-        results["operator_storm"]["api_requests_per_instance"] = round(
-            (_operator_requests(metrics_url) - before) / args.storm, 2)
+        after = _operator_requests_by_method(metrics_url)
+        per_method = {m: round((after[m] - before.get(m, 0.0)) / args.storm, 2) for m in sorted(after)}
+        results["operator_storm"]["api_requests_per_instance"] = round(sum(per_method.values()), 2)
+        # POST: the objects it creates and its Events; PATCH: status writes; GET: reads by name.
+        results["operator_storm"]["api_requests_per_instance_by_method"] = per_method
 
         extra = args.memory - args.latency - args.storm
         if extra > 0:
@@ -281,6 +314,7 @@ def main() -> int:
     parser.add_argument("--storm", type=int, default=500)
     parser.add_argument("--memory", type=int, default=1000)
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--profile", type=Path, help="write py-spy's collapsed stacks of the operator's storm here")
     args = parser.parse_args()
     return emit(asyncio.run(run(args)), args.output)
 

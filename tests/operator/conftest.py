@@ -97,3 +97,15 @@ def labelled(admin: kube.Kube, rt: kube.ResourceType, namespace: str, instance: 
 
 def log_dir(tmp_path: Path) -> Path:
     return tmp_path / "logs"
+
+
+def made_objects(events: list[dict[str, Any]], reasons: tuple[str, ...] = ("Created",)) -> list[list[str]]:
+    """[kind, name] of every object the Events with these reasons name (one Event per pass names all it made:
+    "Created PersistentVolumeClaim a (template entry 'workspace'); Pod b (template entry 'notebook')"), sorted."""
+    verbs = {"Created": "Created ", "Recreated": "Recreated ", "Reused": "Reusing existing "}
+    found = []
+    for event in events:
+        if event["reason"] in reasons:
+            for noun in event["message"].removeprefix(verbs[event["reason"]]).split("; "):
+                found.append(noun.split()[:2])
+    return sorted(found)

@@ -34,3 +34,31 @@ class TestSameNameTwice:
         cache.put_instance(_instance("old", 10))
         cache.put_instance(_instance("new", 20))
         assert cache.instances[("users", "erin")]["metadata"]["uid"] == "new"
+
+
+def test_the_cache_keeps_only_what_the_operator_reads() -> None:
+    """managedFields, kubectl's last-applied copy and most of a pod's spec are dropped (memory at 1,000 servers);
+    what status and ownership need stays, and the object handed in is left as it was."""
+    pod = {"kind": "Pod", "metadata": {"name": "p", "namespace": "n", "resourceVersion": "5", "uid": "u",
+                                       "labels": {"a": "b"}, "ownerReferences": [{"uid": "i", "controller": True}],
+                                       "managedFields": [{"manager": "x"}]},
+           "spec": {"containers": [{"name": "notebook", "image": "i", "env": [{"name": "E", "value": "v"}],
+                                    "ports": [{"name": "http", "containerPort": 8888}]}],
+                    "volumes": [{"name": "v"}], "activeDeadlineSeconds": 60},
+           "status": {"phase": "Running", "podIP": "10.0.0.1"}}
+    cache = Cache()
+    cache.put_object(pod)
+    kept = cache.get_object("Pod", "n", "p")
+    assert kept == {"kind": "Pod",
+                    "metadata": {"name": "p", "namespace": "n", "resourceVersion": "5", "uid": "u",
+                                 "labels": {"a": "b"}, "ownerReferences": [{"uid": "i", "controller": True}]},
+                    "spec": {"containers": [{"name": "notebook", "ports": [{"name": "http", "containerPort": 8888}]}],
+                             "activeDeadlineSeconds": 60},
+                    "status": {"phase": "Running", "podIP": "10.0.0.1"}}
+    assert "managedFields" in pod["metadata"] and "env" in pod["spec"]["containers"][0]
+    instance = {"metadata": {"name": "i", "namespace": "n", "uid": "u", "managedFields": [{}], "annotations": {
+        "kubectl.kubernetes.io/last-applied-configuration": "{...}", "keep": "me"}}, "spec": {"variables": {"a": "b"}}}
+    cache.put_instance(instance)
+    assert cache.instances[("n", "i")] == {"metadata": {"name": "i", "namespace": "n", "uid": "u",
+                                                        "annotations": {"keep": "me"}},
+                                           "spec": {"variables": {"a": "b"}}}

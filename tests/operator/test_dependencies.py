@@ -14,7 +14,15 @@ import pytest
 from jupyternetes import kube, naming
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev.cluster import LocalCluster
-from tests.operator.conftest import condition, events_for, make_instance, make_template, reasons, wait_condition
+from tests.operator.conftest import (
+    condition,
+    events_for,
+    made_objects,
+    make_instance,
+    make_template,
+    reasons,
+    wait_condition,
+)
 from tests.support import processes
 
 pytestmark = pytest.mark.cluster
@@ -167,8 +175,7 @@ def test_an_operator_restarted_against_a_running_server_finds_its_own_secret_and
         wait_condition(admin, namespace, "ivan", "Ready")
     after = admin.get(kube.SECRET, secret["metadata"]["name"], namespace)
     assert after["metadata"]["uid"] == secret["metadata"]["uid"]
-    created = sorted(e["message"].split()[1:3] for e in events_for(admin, namespace, "ivan")
-                     if e["reason"] == "Created")
+    created = made_objects(events_for(admin, namespace, "ivan"))
     assert created == sorted([["Secret", secret["metadata"]["name"]], ["Pod", pod_name],
                               ["PersistentVolumeClaim", first["status"]["pvcs"]["workspace"]["resourceName"]]])
     assert "NameConflict" not in reasons(admin, namespace, "ivan")

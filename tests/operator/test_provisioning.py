@@ -13,6 +13,7 @@ from tests.operator.conftest import (
     condition,
     events_for,
     labelled,
+    made_objects,
     make_instance,
     make_template,
     reasons,
@@ -60,8 +61,7 @@ def test_seed_instance_yields_its_pvc_and_pod_and_becomes_ready_with_the_pods_ip
     cluster_mod.wait_for("the Ready event", lambda: any(
         e["reason"] == "Ready" for e in events_for(admin, "default", name, uid)), timeout=10)
     # Each once: the pod created, the workspace created or (kept from an earlier instance of this name) reused.
-    made = sorted(e["message"].split()[1:3] if e["reason"] == "Created" else ["PersistentVolumeClaim", pvc_name]
-                  for e in events_for(admin, "default", name, uid) if e["reason"] in ("Created", "Reused"))
+    made = made_objects(events_for(admin, "default", name, uid), ("Created", "Reused"))
     assert made == [["PersistentVolumeClaim", pvc_name], ["Pod", pod_name]]
 
 

@@ -17,9 +17,11 @@ def test_documented_defaults() -> None:
     assert settings.pvc_retention == "keep"
     assert settings.resync_seconds == 300.0
     assert settings.workers == 20
+    assert settings.api_connections == 10
     assert settings.retry_base_seconds == 1.0
     assert settings.retry_max_seconds == 300.0
     assert settings.waiting_requeue_seconds == 2.0
+    assert settings.status_settle_seconds == 1.0
     assert settings.sealing_key_file is None
     assert settings.leader_election is True
     assert settings.lease_namespace == "jupyternetes"

@@ -192,3 +192,34 @@ def test_transition_times_change_only_when_a_condition_changes(manifests: render
 )
 def test_the_port_is_the_one_named_http_else_the_first(containers: list, port: int | None) -> None:
     assert models.http_port({"containers": containers}) == port
+
+
+def _progress(manifests: render.Manifests, pod_status: dict[str, Any] | None = None,
+              problem: Problem | None = None, previous: dict | None = None) -> dict[str, Any]:
+    pvc, pod = manifests.pvcs[0], manifests.pods[0]
+    observed = {pvc.name: _bound(pvc.manifest), pod.name: {**pod.manifest, "status": pod_status or {}}}
+    return _build(manifests, observed, problem=problem, previous=previous)
+
+
+def test_progress_on_the_way_to_ready_may_wait_to_be_written_with_the_next_change(
+        manifests: render.Manifests) -> None:
+    first = _progress(manifests, {"phase": "Pending"})
+    assert status.can_wait({}, first)  # the first report: objects made, pod pending
+    scheduled = _progress(manifests, {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]},
+                          previous=first)
+    assert status.can_wait(first, scheduled)
+
+
+def test_ready_failures_and_problems_are_written_at_once(manifests: render.Manifests) -> None:
+    pvc, pod = manifests.pvcs[0], manifests.pods[0]
+    pending = _progress(manifests, {"phase": "Pending"})
+    ready = _build(manifests, {pvc.name: _bound(pvc.manifest), pod.name: _running_pod(pod.manifest)})
+    assert not status.can_wait(pending, ready)
+    assert not status.can_wait(ready, _progress(manifests, {"phase": "Pending"}, previous=ready))  # no longer ready
+    assert not status.can_wait(pending, _progress(manifests, {"phase": "Failed", "reason": "Error"}))
+    retried = _progress(manifests, {"phase": "Pending"}, problem=Problem(status.REASON_QUOTA, "quota", retrying=True))
+    assert not status.can_wait(pending, retried)  # Degraded, though still progressing
+    refused = _progress(manifests, {"phase": "Pending"}, problem=Problem(status.REASON_DENIED, "no", retrying=False))
+    assert not status.can_wait(pending, refused)
+    respecified = {**pending, "observedGeneration": 2}
+    assert not status.can_wait(pending, respecified)

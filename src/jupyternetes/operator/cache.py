@@ -9,12 +9,36 @@ A copy can lag behind the server for a moment; that is safe because every write 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from jupyternetes import constants
 
 InstanceKey = tuple[str, str]
 ObjectKey = tuple[str, str, str]
+
+#: Written by kubectl apply: a whole copy of the object, which nothing here reads.
+_LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def slim(body: dict[str, Any]) -> dict[str, Any]:
+    """The object without what the operator never reads, so that 1,000 servers cost little memory: managedFields and
+    kubectl's last-applied copy on every kind, and of a pod's spec all but what its status needs (each container's
+    name and ports, and activeDeadlineSeconds). A shallow copy where it differs; `body` itself is not changed."""
+    meta = body.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    if "managedFields" in meta or _LAST_APPLIED in annotations:
+        meta = {k: v for k, v in meta.items() if k != "managedFields"}
+        if _LAST_APPLIED in annotations:
+            meta["annotations"] = {k: v for k, v in annotations.items() if k != _LAST_APPLIED}
+        body = {**body, "metadata": meta}
+    if body.get("kind") == "Pod" and isinstance(body.get("spec"), dict):
+        spec = body["spec"]
+        kept: dict[str, Any] = {"containers": [{k: c[k] for k in ("name", "ports") if k in c}
+                                               for c in spec.get("containers") or [] if isinstance(c, dict)]}
+        if "activeDeadlineSeconds" in spec:
+            kept["activeDeadlineSeconds"] = spec["activeDeadlineSeconds"]
+        body = {**body, "spec": kept}
+    return body
 
 
 def _key(body: Mapping[str, Any]) -> InstanceKey:
@@ -45,14 +69,14 @@ class Cache:
         if cached is not None and _uid(cached) != _uid(body) and \
                 _resource_version(cached) > _resource_version(body):
             return key
-        self.instances[key] = body
+        self.instances[key] = slim(body)
         return key
 
     def put_instance_if_newer(self, body: dict[str, Any]) -> None:
         """Store a body we wrote ourselves unless the watch already brought something newer."""
         key = _key(body)
         if _resource_version(body) >= _resource_version(self.instances.get(key)):
-            self.instances[key] = body
+            self.instances[key] = slim(body)
 
     def drop_instance(self, body: Mapping[str, Any]) -> InstanceKey | None:
         """Forget a deleted instance; returns its key, or None when the name already belongs to a newer instance
@@ -65,7 +89,7 @@ class Cache:
         return key
 
     def put_template(self, body: dict[str, Any]) -> None:
-        self.templates[_key(body)] = body
+        self.templates[_key(body)] = slim(body)
 
     def drop_template(self, body: Mapping[str, Any]) -> None:
         self.templates.pop(_key(body), None)
@@ -88,7 +112,7 @@ class Cache:
         meta = body["metadata"]
         key = (body.get("kind", ""), meta.get("namespace") or "", meta["name"])
         if _resource_version(body) >= _resource_version(self.objects.get(key)):
-            self.objects[key] = body
+            self.objects[key] = slim(body)
 
     def drop_object(self, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]

@@ -50,6 +50,17 @@ SEALED: Final = status.REASON_SEALED
 TEMPLATE_CHANGED: Final = status.REASON_TEMPLATE_CHANGED
 
 
+_MADE: Final = {CREATED: ("Created", ""), RECREATED: ("Recreated", ", which had been deleted"),
+                REUSED: ("Reusing existing", "")}
+
+
+def made_message(reason: str, nouns: list[str]) -> str:
+    """"Created PersistentVolumeClaim a (template entry 'workspace'); Pod b (template entry 'notebook')": the objects
+    one pass made (or recreated, or reused), in the order it made them."""
+    verb, tail = _MADE[reason]
+    return f"{verb} " + "; ".join(f"{noun}{tail}" for noun in nouns)
+
+
 PROVISIONING_LOGGER: Final = "jupyternetes.provisioning"
 PROVISIONING_TYPE: Final = "provisioning-action"
 #: How the webhook names the rule of each problem in a refusal: "... (rule images)".
@@ -93,10 +104,15 @@ def event_for(instance: Mapping[str, Any], type_: str, reason: str, message: str
 class Recorder:
     """Writes Events in background tasks; `drain()` waits for the ones in flight (for shutdown and tests)."""
 
+    #: Events written at the same time. In a storm there are hundreds waiting; each one in flight holds a connection
+    #: to the API server, and provisioning should have most of them.
+    IN_FLIGHT: Final = 4
+
     def __init__(self, api: kube.AsyncKube, instance_id: str) -> None:
         self.api = api
         self.instance_id = instance_id
         self._pending: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(self.IN_FLIGHT)
 
     def record(self, instance: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         meta = instance["metadata"]
@@ -119,7 +135,8 @@ class Recorder:
 
     async def _write(self, event: dict[str, Any]) -> None:
         try:
-            await self.api.create(event)
+            async with self._slots:
+                await self.api.create(event)
         except Exception as error:  # noqa: BLE001 - API or transport error: an event is not worth crashing for
             logger.warning("could not write event %s for %s: %s", event["reason"],
                            event["involvedObject"]["name"], error)

@@ -61,6 +61,8 @@ class _Pass:
     #: another version ("" if it is the same).
     template: dict[str, Any] = field(default_factory=dict)
     template_changed: str = ""
+    #: What this pass made or took over, by Event reason (Created, Recreated, Reused): one Event each, naming them all.
+    made: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _now() -> str:
@@ -133,6 +135,9 @@ class Reconciler:
         self.cache = cache
         self.recorder = recorder
         self.sealing_key = sealing.read_private_key(settings.sealing_key_file) if settings.sealing_key_file else None
+        #: Instances whose status change is held back (see `status_settle_seconds`): since when, for which uid, and
+        #: the status not yet written, which the next passes take as what they reported last.
+        self._held: dict[InstanceKey, tuple[float, str, dict[str, Any]]] = {}
 
     async def reconcile(self, key: InstanceKey) -> Result:
         started = time.monotonic()
@@ -149,6 +154,7 @@ class Reconciler:
         body = self.cache.instances.get(key)
         if body is None or body["metadata"].get("deletionTimestamp"):
             # Gone or going: the garbage collector removes what the instance owns; nothing to do.
+            self._held.pop(key, None)
             return Result()
         work = _Pass()
         manifests = await self._plan(body, work)
@@ -173,9 +179,17 @@ class Reconciler:
         self.cache.put_template(body)
         return body
 
+    def _reported(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The status this operator last reported for the instance: the one held back to be written with the next
+        change, if any, else the one stored."""
+        held = self._held.get((body["metadata"]["namespace"], body["metadata"]["name"]))
+        if held is not None and held[1] == body["metadata"].get("uid"):
+            return held[2]
+        return status_mod.current(body)
+
     async def _plan(self, body: dict[str, Any], work: _Pass) -> render.Manifests | None:
         namespace = body["metadata"]["namespace"]
-        work.template = dict(status_mod.current(body).get("template") or {})
+        work.template = dict(self._reported(body).get("template") or {})
         try:
             instance = models.parse_instance(body)
         except models.InvalidObjectError as error:
@@ -204,7 +218,7 @@ class Reconciler:
                 retrying=False,
             )
             return None
-        work.template = status_mod.rendered_from(status_mod.current(body), template_body)
+        work.template = status_mod.rendered_from(self._reported(body), template_body)
         work.template_changed = status_mod.template_changed(work.template, template_body)
         try:
             template = models.parse_template(template_body)
@@ -247,7 +261,7 @@ class Reconciler:
         return render.RenderedObject(constants.ENTRY_SECRET, constants.SECRET_ENTRY, manifest)
 
     async def _act(self, instance: dict[str, Any], manifests: render.Manifests, work: _Pass) -> None:
-        previous = status_mod.current(instance)
+        previous = self._reported(instance)
         keep_pvcs = self.settings.pvc_retention == "keep"
         work.secret = self._secret(instance, work)
         if work.problem is not None:
@@ -335,11 +349,11 @@ class Reconciler:
             noun = f"Secret {rendered.name} with the instance's sealed variables and hub environment"
         was = (previous.get(rendered.entry_name) or {}).get("state")
         if created and was in (None, models.STATE_PENDING):
-            self.recorder.normal(instance, events.CREATED, f"Created {noun}")
+            work.made.setdefault(events.CREATED, []).append(noun)
         elif created:
-            self.recorder.normal(instance, events.RECREATED, f"Recreated {noun}, which had been deleted")
+            work.made.setdefault(events.RECREATED, []).append(noun)
         elif was is None and rendered.entry_kind == constants.ENTRY_PVC:
-            self.recorder.normal(instance, events.REUSED, f"Reusing existing {noun}")
+            work.made.setdefault(events.REUSED, []).append(noun)
 
     async def _get(self, rendered: render.RenderedObject, namespace: str) -> dict[str, Any] | None:
         rt = await self.api.resource(rendered.api_version, rendered.kind)
@@ -409,9 +423,26 @@ class Reconciler:
         )
         if any(s.get("state") == STATE_WAITING for s in status_mod.states(new)):
             work.requeue_after = work.requeue_after or self.settings.waiting_requeue_seconds
-        self._transition_events(instance, previous, new)
+        for reason, nouns in work.made.items():
+            # One Event per pass and reason, naming every object (one request, where one each made a storm twice
+            # as heavy); each object also has its own provisioning record (docs/audit.md).
+            self.recorder.normal(instance, reason, events.made_message(reason, nouns))
+        key = (instance["metadata"]["namespace"], instance["metadata"]["name"])
         if new == previous:
+            self._held.pop(key, None)
             return
+        if self.settings.status_settle_seconds > 0 and status_mod.can_wait(previous, new):
+            # Progress on the way to Ready waits a moment, so that it is written together with what comes next
+            # (in a storm, usually Ready itself): one status write per start instead of two.
+            held = self._held.get(key)
+            held_since = held[0] if held is not None and held[1] == instance["metadata"]["uid"] else time.monotonic()
+            self._held[key] = (held_since, instance["metadata"]["uid"], new)
+            left = self.settings.status_settle_seconds - (time.monotonic() - held_since)
+            if left > 0:
+                work.requeue_after = min(work.requeue_after or left, left)
+                return
+        self._held.pop(key, None)
+        self._transition_events(instance, previous, new)
         try:
             # The uid test keeps a status computed for an instance from landing on a newer one of the same name
             # (deleted and created again while this pass ran): the API server refuses the whole patch.

@@ -45,6 +45,10 @@ class OperatorSettings(BaseSettings):
     """Instances reconciled at the same time. Each reconcile is a few API calls, so 20 keeps the API server busy
     without flooding it during a spawn storm."""
 
+    api_connections: int = Field(default=10, ge=1)
+    """Connections to the API server kept open. Requests are short, so 10 carry 20 workers; more cost CPU, since the
+    HTTP client looks at every open connection for each request."""
+
     retry_base_seconds: float = 1.0
     """First delay before retrying an instance after a temporary error (API error, quota); doubles each time."""
 
@@ -53,6 +57,11 @@ class OperatorSettings(BaseSettings):
 
     waiting_requeue_seconds: float = 2.0
     """How soon to look again when waiting for something no event will announce (a terminating old pod)."""
+
+    status_settle_seconds: float = 1.0
+    """How long a status change on the way to Ready may wait, to be written together with the next one: in a spawn
+    storm most instances then get one status write instead of two. Ready, a failure or a problem is written at once.
+    The spawn page's progress messages may show up to this much later. 0 writes every change at once."""
 
     sealing_key_file: Path | None = None
     """P-256 EC private key (PEM) that opens the variables the spawner seals (such as the hub's API token). Unset: an

@@ -365,3 +365,21 @@ def current(instance: models.Instance | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(instance, models.Instance):
         return instance.status.to_dict() if instance.status else {}
     return dict(instance.get("status") or {})
+
+
+def can_wait(previous: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether writing `new` over `previous` may wait a moment, to be written together with the next change: only
+    progress on the way to Ready may (an object made, a claim bound, a pod scheduled). Ready turning True or False,
+    anything Degraded or no longer progressing, and any object Failed, Denied or in Error are written at once."""
+    old = {c.get("type"): c for c in previous.get("conditions") or []}
+    now = {c.get("type"): c for c in new.get("conditions") or []}
+    ready = (now.get(CONDITION_READY) or {}).get("status")
+    if ready == "True" or (CONDITION_READY in old and old[CONDITION_READY].get("status") != ready):
+        return False
+    if (now.get(CONDITION_DEGRADED) or {}).get("status") == "True":
+        return False
+    if (now.get(CONDITION_PROGRESSING) or {}).get("status") != "True":
+        return False
+    if previous.get("observedGeneration") not in (None, new.get("observedGeneration")):
+        return False
+    return not any(s.get("state") in (STATE_FAILED, STATE_DENIED, STATE_ERROR) for s in states(new))
