@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -12,7 +13,14 @@ from hypothesis import strategies as st
 from jupyternetes import models, naming, sealing
 from jupyternetes.spawner import SpawnError
 from jupyternetes.spawner import profiles
-from jupyternetes.spawner.spawner import _new_progress, _progress_messages, has_failed, is_ready, server_url
+from jupyternetes.spawner.spawner import (
+    JupyternetesSpawner,
+    _new_progress,
+    _progress_messages,
+    has_failed,
+    is_ready,
+    server_url,
+)
 from tests.spawner.mock import spawner
 
 KEY = sealing.new_private_key()
@@ -221,3 +229,42 @@ def test_state_round_trips() -> None:
     assert (second.instance_name, second.instance_namespace) == ("jupyter-jovyan", "default")
     second.clear_state()
     assert second.get_state() == {}
+
+
+class TestOneReadForAClass:
+    """A class pressing Start at once makes one read of the entitlements and one check of the hub's permissions,
+    not one per student (each check is eight SelfSubjectAccessReviews)."""
+
+    async def test_concurrent_callers_share_one_read_and_its_answer(self) -> None:
+        calls = 0
+        release = asyncio.Event()
+
+        async def read() -> str:
+            nonlocal calls
+            calls += 1
+            await release.wait()
+            return "answer"
+
+        waiting = [asyncio.create_task(JupyternetesSpawner._shared(("test", "one"), read)) for _ in range(50)]
+        await asyncio.sleep(0)
+        release.set()
+        assert await asyncio.gather(*waiting) == ["answer"] * 50
+        assert calls == 1
+        assert await JupyternetesSpawner._shared(("test", "one"), read) == "answer"  # later: read again
+        assert calls == 2
+
+    async def test_an_error_reaches_every_caller_and_one_giving_up_does_not_stop_the_read(self) -> None:
+        release = asyncio.Event()
+
+        async def read() -> str:
+            await release.wait()
+            raise RuntimeError("refused")
+
+        impatient = asyncio.create_task(JupyternetesSpawner._shared(("test", "two"), read))
+        patient = asyncio.create_task(JupyternetesSpawner._shared(("test", "two"), read))
+        await asyncio.sleep(0)
+        impatient.cancel()
+        release.set()
+        with pytest.raises(RuntimeError, match="refused"):
+            await patient
+        assert ("test", "two") not in JupyternetesSpawner._inflight

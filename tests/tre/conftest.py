@@ -80,8 +80,10 @@ def store(officer: kube.Kube, body: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="package", autouse=True)
 def forget_entitlements() -> Iterator[None]:
-    """The spawner keeps the entitlements it read for a while; other tests must not see these."""
+    """The spawner keeps the entitlements it read for a while: these tests must not see what other tests' spawners
+    read (none published, say), nor other tests these."""
     from jupyternetes.spawner import JupyternetesSpawner
 
+    JupyternetesSpawner._entitlements.clear()
     yield
     JupyternetesSpawner._entitlements.clear()

@@ -8,15 +8,16 @@ are sealed to the operator's public key before they leave the hub.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import html
 import ipaddress
 import json
 import shlex
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar, cast
 
 from jupyterhub.spawner import Spawner
 from tornado import web
@@ -25,6 +26,8 @@ from traitlets import Bool, Dict, Float, List, TraitError, Unicode, default, val
 from jupyternetes import constants, entitlements, kube, models, naming, policydata, sealing, sessions
 from jupyternetes.spawner import privileges, profiles
 from jupyternetes.spawner.watcher import InstanceWatcher
+
+T = TypeVar("T")
 
 #: Where the shipped hub page templates are: `c.JupyterHub.template_paths = [TEMPLATES]` shows users why their
 #: server stopped (the session limit, for example) on the "server not running" page.
@@ -127,6 +130,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     _entitlements: ClassVar[dict[tuple[str, str, str], tuple[float, list[dict[str, Any]] | None]]] = {}
     #: (kubeconfig, namespace) -> when the hub's permissions there were last found narrow enough (monotonic).
     _narrow: ClassVar[dict[tuple[str, str], float]] = {}
+    #: Reads in flight, by what they read: a class pressing Start at once makes one, not one per spawn.
+    _inflight: ClassVar[dict[tuple[str, ...], asyncio.Future[Any]]] = {}
 
     kubeconfig = Unicode(
         "",
@@ -307,8 +312,19 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         client = self._clients.get(key)
         if client is None:
             config = kube.KubeConfig.load(self.kubeconfig or None)
-            client = self._clients[key] = kube.AsyncKube(config, max_connections=50)
+            # Few connections: each request is short, and the HTTP client looks at every open connection for each.
+            client = self._clients[key] = kube.AsyncKube(config, max_connections=10)
         return client
+
+    @classmethod
+    async def _shared(cls, key: tuple[str, ...], read: Callable[[], Awaitable[T]]) -> T:
+        """`read()`, once for every caller that asks for `key` while it runs (they all get its answer or its
+        error); a caller that gives up does not stop it for the others."""
+        future = cls._inflight.get(key)
+        if future is None:
+            future = cls._inflight[key] = asyncio.ensure_future(read())
+            future.add_done_callback(lambda _: cls._inflight.pop(key, None))
+        return cast(T, await asyncio.shield(future))
 
     def _watcher(self) -> InstanceWatcher:
         return InstanceWatcher.shared(self._api(), self.instance_namespace or self.namespace)
@@ -344,7 +360,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             return cached[1]
         where = f"ConfigMap {self.namespace}/{self.entitlements_configmap}"
         try:
-            body = await self._api().get(kube.CONFIG_MAP, self.entitlements_configmap, self.namespace)
+            body = await self._shared(("entitlements", *key), lambda: self._api().get(
+                kube.CONFIG_MAP, self.entitlements_configmap, self.namespace))
         except kube.NotFound:
             rules = None
         except kube.ApiError as error:
@@ -476,7 +493,7 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         if not self.refuse_wide_rbac or (checked is not None and
                                          time.monotonic() - checked < self.privileges_recheck_seconds):
             return
-        wide = await privileges.excess(api, namespace)
+        wide = await self._shared(("privileges", *key), lambda: privileges.excess(api, namespace))
         if wide:
             self.log.error("the hub's Kubernetes identity may %s in namespace %s, which a breached hub could use to "
                            "read servers' tokens; narrow its RBAC (Zero to JupyterHub: rbac.create: false), or set "
