@@ -107,7 +107,12 @@ class Observer:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-async def _wait(predicate: Any, timeout: float = 600) -> None:
+#: How long one step may take (raised with --step-timeout for runs of thousands).
+STEP_TIMEOUT = 600.0
+
+
+async def _wait(predicate: Any, timeout: float | None = None) -> None:
+    timeout = timeout or STEP_TIMEOUT
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -121,6 +126,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _ms(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
     return {"p50_ms": round(_pct(values, 0.5) * 1000, 1), "p95_ms": round(_pct(values, 0.95) * 1000, 1),
             "mean_ms": round(statistics.mean(values) * 1000, 1)}
 
@@ -159,6 +166,17 @@ def _operator_requests_by_method(metrics_url: str) -> dict[str, float]:
     return counts
 
 
+async def _settled_requests(metrics_url: str, quiet: float = 3.0) -> dict[str, float]:
+    """The operator's request counts once they have not changed for `quiet` seconds."""
+    last = _operator_requests_by_method(metrics_url)
+    while True:
+        await asyncio.sleep(quiet)
+        now = _operator_requests_by_method(metrics_url)
+        if now == last:
+            return now
+        last = now
+
+
 def _operator_requests(metrics_url: str) -> float:
     return sum(_operator_requests_by_method(metrics_url).values())
 
@@ -187,7 +205,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     parameters = {k: v for k, v in vars(args).items() if k not in ("output", "profile")}
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "parameters": parameters}
     state = Path(tempfile.mkdtemp(prefix="jupyternetes-bench-"))
-    local = cluster_mod.LocalCluster(state, cluster_mod.ClusterConfig())
+    local = cluster_mod.LocalCluster(state, cluster_mod.ClusterConfig(nodes=args.nodes))
     local.start()
     try:
         cfg = local.config
@@ -283,8 +301,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
-        await asyncio.sleep(2)  # let trailing Events land before counting
-        after = _operator_requests_by_method(metrics_url)
+        after = await _settled_requests(metrics_url)  # trailing Events (a few in flight at a time) land first
         per_method = {m: round((after[m] - before.get(m, 0.0)) / args.storm, 2) for m in sorted(after)}
         results["operator_storm"]["api_requests_per_instance"] = round(sum(per_method.values()), 2)
         # POST: the objects it creates and its Events; PATCH: status writes; GET: reads by name.
@@ -292,9 +309,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         extra = args.memory - args.latency - args.storm
         if extra > 0:
+            cpu_before, t0 = _cpu_seconds(pid), time.monotonic()
             await asyncio.gather(*(instance(args.storm + i) for i in range(extra)))
             names = {f"storm-{i:04d}" for i in range(args.storm + extra)}
             await _wait(lambda: names <= observer.ready.keys())
+            results["operator_fill"] = {"instances": extra, "all_ready_s": round(time.monotonic() - t0, 2),
+                                        "operator_cpu_s": round(_cpu_seconds(pid) - cpu_before, 2)}
         await asyncio.sleep(2)
         results["operator_rss_mib_with_instances"] = {
             "instances": args.latency + args.storm + max(extra, 0),
@@ -313,9 +333,14 @@ def main() -> int:
     parser.add_argument("--latency", type=int, default=200)
     parser.add_argument("--storm", type=int, default=500)
     parser.add_argument("--memory", type=int, default=1000)
+    parser.add_argument("--nodes", type=int, default=cluster_mod.DEFAULT_NODE_COUNT,
+                        help="kwok fake nodes (each takes 2,000 pods)")
+    parser.add_argument("--step-timeout", type=float, default=600.0, help="seconds one step may take")
     parser.add_argument("--output", type=Path)
     parser.add_argument("--profile", type=Path, help="write py-spy's collapsed stacks of the operator's storm here")
     args = parser.parse_args()
+    global STEP_TIMEOUT
+    STEP_TIMEOUT = args.step_timeout
     return emit(asyncio.run(run(args)), args.output)
 
 

@@ -18,6 +18,8 @@ import argparse
 import asyncio
 import json
 import os
+import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -84,16 +86,25 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _storm(hub: components.Hub, users: list[str], timeout: float) -> dict[str, Any]:
+async def _storm(hub: components.Hub, users: list[str], timeout: float, profile: Path | None = None
+                 ) -> dict[str, Any]:
     headers = {"Authorization": f"token {hub.token}"}
     async with httpx.AsyncClient(base_url=hub.api_url, headers=headers, timeout=timeout,
                                  limits=httpx.Limits(max_connections=200)) as api:
         await api.post("/users", json={"usernames": users})
         pid = hub.process.popen.pid  # type: ignore[union-attr]
         cpu_before = _cpu_seconds(pid)
+        profiler = None
+        if profile is not None:
+            # Collapsed stacks of the hub during the storm (py-spy from PyPI).
+            profiler = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
+                                         "--nonblocking", "--output", str(profile)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started = time.monotonic()
-        responses = await asyncio.gather(*(api.post(f"/users/{u}/server") for u in users))
-        refused = [r.status_code for r in responses if r.status_code not in (201, 202)]
+        responses = await asyncio.gather(*(api.post(f"/users/{u}/server") for u in users), return_exceptions=True)
+        # A start the hub refused, or whose request it dropped (counted as failed, with the error kept).
+        refused = {u: r if isinstance(r, BaseException) else r.status_code for u, r in zip(users, responses, strict=True)
+                   if isinstance(r, BaseException) or r.status_code not in (201, 202)}
         ready: set[str] = set()
         failed: set[str] = set()
         while len(ready) + len(failed) < len(users) and time.monotonic() - started < timeout:
@@ -109,9 +120,14 @@ async def _storm(hub: components.Hub, users: list[str], timeout: float) -> dict[
                     failed.add(model["name"])
         elapsed = time.monotonic() - started
         cpu = _cpu_seconds(pid) - cpu_before
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
         await asyncio.gather(*(api.delete(f"/users/{u}/server") for u in users))
     return {"users": len(users), "all_ready_s": round(elapsed, 1) if len(ready) == len(users) else None,
-            "ready": len(ready), "failed": len(failed) + len(refused), "hub_cpu_s": round(cpu, 1)}
+            "elapsed_s": round(elapsed, 1),
+            "ready": len(ready), "failed": len(failed | refused.keys()), "hub_cpu_s": round(cpu, 1),
+            "start_requests_failed": sorted({repr(r) for r in refused.values()})}
 
 
 async def _drained(local: cluster_mod.LocalCluster) -> None:
@@ -141,7 +157,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for count in args.users:
             for label, hub in (("jupyternetes", jupyternetes_hub), ("kubespawner", kubespawner_hub)):
                 users = [f"{label[:4]}-{count}-{i:04d}" for i in range(count)]
-                results[f"{label}_{count}"] = await _storm(hub, users, args.timeout)
+                profile = args.profile.with_name(f"{args.profile.name}-{label}-{count}") if args.profile else None
+                results[f"{label}_{count}"] = await _storm(hub, users, args.timeout, profile)
                 print(json.dumps(results), flush=True)
                 await _drained(local)
     finally:
@@ -154,6 +171,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--profile", type=Path, help="write py-spy's collapsed stacks of each hub to PROFILE-<hub>-<n>")
     args = parser.parse_args()
     return emit(asyncio.run(run(args)), args.output)
 

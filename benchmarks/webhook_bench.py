@@ -7,8 +7,11 @@ A. AdmissionReviews POSTed over TLS straight to the webhook (one uvicorn worker)
    for the highest sustained throughput. Each with OPA, and with the built-in floor alone.
 B. Pod creation through the API server by the operator's identity, with the webhook registered versus not
    (alternating blocks): the difference at the median is what a user pays per pod.
+C. A load shaped like Kyverno's published benchmark: many clients at once (100 by default) creating pods through the
+   API server, webhook off then on; average and p95 latency of each, and what the webhook adds.
 
 Run: .venv/bin/python benchmarks/webhook_bench.py [--rate 200] [--seconds 30] [--pods 100]
+     [--clients 100 --client-pods 1000]
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import base64
 import copy
 import json
 import os
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -97,11 +101,21 @@ def _vegeta(url: str, body: bytes, ca_pem: bytes, work: Path, **attack: str) -> 
     return dict(json.loads(report.stdout))
 
 
-def _direct(url: str, body: bytes, ca_pem: bytes, rate: float, seconds: float) -> dict[str, Any]:
+def _direct(url: str, body: bytes, ca_pem: bytes, rate: float, seconds: float, pid: int | None = None,
+            profile: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         _vegeta(url, body, ca_pem, work, rate="50/s", duration="5s")  # warm up
+        profiler = None
+        if profile is not None and pid is not None:
+            # Collapsed stacks of the webhook at the fixed rate (py-spy from PyPI), to see where its time goes.
+            profiler = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
+                                         "--nonblocking", "--output", str(profile)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         fixed = _vegeta(url, body, ca_pem, work, rate=f"{int(rate)}/s", duration=f"{int(seconds)}s")
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
         best = 0.0
         for workers in (1, 4, 16):
             flat_out = _vegeta(url, body, ca_pem, work, rate="0", duration="10s", max_workers=str(workers),
@@ -130,7 +144,7 @@ def _create_pods(local: cluster_mod.LocalCluster, pods: list[dict[str, Any]]) ->
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()},
-                               "parameters": {k: v for k, v in vars(args).items() if k != "output"}}
+                               "parameters": {k: v for k, v in vars(args).items() if k not in ("output", "profile")}}
     local = cluster_mod.LocalCluster(Path(tempfile.mkdtemp(prefix="jupyternetes-bench-")))
     local.start()
     try:
@@ -140,19 +154,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                               policy_engine="none", development=True)
         template, _ = _seed()
         names = [f"bench-{i:04d}" for i in range(args.pods + 1)]
+        crowd = {label: [f"crowd-{label}-{i:04d}" for i in range(args.client_pods)] for label in ("off", "on")}
         with local.kube(cluster_mod.OFFICER) as officer:
             officer.create(template)
         with local.kube(cluster_mod.HUB) as hub:
-            for name in names:
+            for name in [*names, *crowd["off"], *crowd["on"]]:
                 hub.create(_instance(name))
         with local.kube() as admin:
             await asyncio.sleep(1)  # let the webhook's caches see the instances
             body = _review(_operator_pod(admin, names[0]), components.operator_user(local))
             ca = _ca_pem(admin, local.config.system_namespace)
             pods = [_operator_pod(admin, name) for name in names[1:]]
+            crowd_pods = {label: [_operator_pod(admin, name) for name in group] for label, group in crowd.items()}
 
         for label, webhook in (("with_opa", with_opa), ("floor_only", floor_only)):
-            results[f"direct_{label}"] = _direct(webhook.url, body, ca, args.rate, args.seconds)
+            pid = webhook.process.popen.pid if webhook.process.popen else None
+            results[f"direct_{label}"] = _direct(webhook.url, body, ca, args.rate, args.seconds, pid,
+                                                 args.profile if label == "with_opa" else None)
             print(json.dumps(results), flush=True)
 
         # B: through the API server, registered and not, in alternating blocks.
@@ -172,9 +190,54 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["pod_create_webhook_on"] = _summary(on)
         results["pod_create_webhook_off"] = _summary(off)
         results["added_at_median_ms"] = round((_pct(on, 0.5) - _pct(off, 0.5)) * 1000, 2)
+        print(json.dumps(results), flush=True)
+
+        # C: many clients at once through the API server, webhook off then on.
+        if args.client_pods:
+            with local.kube() as admin:
+                components.unregister_webhook(admin)
+                await asyncio.sleep(2)
+                crowd_off = await _crowd(local, crowd_pods["off"], args.clients)
+                components.register_webhook(admin, local, with_opa.url)
+                await _wait_for_ca(admin)
+                await asyncio.sleep(2)
+                crowd_on = await _crowd(local, crowd_pods["on"], args.clients)
+            results["crowd"] = {"clients": args.clients, "webhook_off": crowd_off, "webhook_on": crowd_on,
+                                "added_mean_ms": round(crowd_on["mean_ms"] - crowd_off["mean_ms"], 2),
+                                "added_p95_ms": round(crowd_on["p95_ms"] - crowd_off["p95_ms"], 2)}
     finally:
         local.stop()
     return results
+
+
+async def _crowd(local: cluster_mod.LocalCluster, pods: list[dict[str, Any]], clients: int) -> dict[str, Any]:
+    """`clients` clients creating `pods` through the API server as fast as they can, each pod timed from its
+    request to the answer (as Kyverno's load tests time them)."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for pod in pods:
+        queue.put_nowait(pod)
+    latencies: list[float] = []
+    failures = 0
+    operator = local.async_kube(cluster_mod.OPERATOR)
+
+    async def client() -> None:
+        nonlocal failures
+        while not queue.empty():
+            pod = queue.get_nowait()
+            started = time.perf_counter()
+            try:
+                await operator.create(pod)
+            except kube.ApiError:
+                failures += 1
+                continue
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    await operator.aclose()
+    return {"pods": len(pods), "failed": failures, "mean_ms": round(statistics.mean(latencies) * 1000, 2),
+            "p95_ms": round(_pct(latencies, 0.95) * 1000, 2), "pods_per_s": round(len(latencies) / elapsed, 1)}
 
 
 async def _wait_for_ca(admin: kube.Kube) -> None:
@@ -191,7 +254,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--pods", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=100, help="clients at once in the crowd load (C)")
+    parser.add_argument("--client-pods", type=int, default=1000, help="pods each way in the crowd load; 0: skip C")
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--profile", type=Path, help="write py-spy's collapsed stacks of the webhook (with OPA) here")
     args = parser.parse_args()
     return emit(asyncio.run(run(args)), args.output)
 
