@@ -17,7 +17,7 @@ def test_documented_defaults() -> None:
     assert settings.pvc_retention == "keep"
     assert settings.resync_seconds == 300.0
     assert settings.workers == 20
-    assert settings.api_connections == 10
+    assert settings.api_connections is None and settings.connections() == 10
     assert settings.retry_base_seconds == 1.0
     assert settings.retry_max_seconds == 300.0
     assert settings.waiting_requeue_seconds == 2.0

@@ -223,3 +223,16 @@ def test_ready_failures_and_problems_are_written_at_once(manifests: render.Manif
     assert not status.can_wait(pending, refused)
     respecified = {**pending, "observedGeneration": 2}
     assert not status.can_wait(pending, respecified)
+
+
+def test_one_event_names_everything_a_pass_made_and_counts_what_does_not_fit() -> None:
+    from jupyternetes.operator import events
+
+    assert events.made_message(events.CREATED, ["PersistentVolumeClaim a (template entry 'w')", "Pod b"]) == \
+        "Created PersistentVolumeClaim a (template entry 'w'); Pod b"
+    assert events.made_message(events.RECREATED, ["Pod b"]) == "Recreated Pod b, which had been deleted"
+    many = [f"ConfigMap settings-{i:03d} (template entry 'settings-{i:03d}')" for i in range(40)]
+    message = events.made_message(events.CREATED, many)
+    assert len(message) <= events.MAX_MESSAGE
+    shown = message.count("ConfigMap")
+    assert message.endswith(f"; and {40 - shown} more") and shown > 10

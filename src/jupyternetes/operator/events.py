@@ -58,7 +58,14 @@ def made_message(reason: str, nouns: list[str]) -> str:
     """"Created PersistentVolumeClaim a (template entry 'workspace'); Pod b (template entry 'notebook')": the objects
     one pass made (or recreated, or reused), in the order it made them."""
     verb, tail = _MADE[reason]
-    return f"{verb} " + "; ".join(f"{noun}{tail}" for noun in nouns)
+    message = f"{verb} " + "; ".join(f"{noun}{tail}" for noun in nouns)
+    shown = len(nouns)
+    while len(message) > MAX_MESSAGE and shown > 1:
+        # Too long for one Event: name as many as fit, and count the rest (each has its provisioning record).
+        shown -= 1
+        message = (f"{verb} " + "; ".join(f"{noun}{tail}" for noun in nouns[:shown])
+                   + f"; and {len(nouns) - shown} more")
+    return message
 
 
 PROVISIONING_LOGGER: Final = "jupyternetes.provisioning"
@@ -141,9 +148,19 @@ class Recorder:
             logger.warning("could not write event %s for %s: %s", event["reason"],
                            event["involvedObject"]["name"], error)
 
-    async def drain(self) -> None:
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for the Events in flight, at most `timeout` seconds (a stop must not outlast the pod's grace period
+        behind a queue of Events); the rest are dropped, and logged."""
+        deadline = asyncio.get_running_loop().time() + timeout
         while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                logger.warning("dropping %d Events not yet written at stop", len(self._pending))
+                for task in list(self._pending):
+                    task.cancel()
+                await asyncio.gather(*list(self._pending), return_exceptions=True)
+                return
+            await asyncio.wait(list(self._pending), timeout=left)
 
 
 def _text(value: Any) -> str:

@@ -42,7 +42,7 @@ async def run(settings: OperatorSettings) -> int:
     identity = settings.identity or socket.gethostname()
     # The replica is named in the user agent, so the API server's audit log says which replica sent each request.
     agent = f"jupyternetes-operator/{__version__} ({identity})"
-    api = kube.AsyncKube(config, max_connections=settings.api_connections, user_agent=agent)
+    api = kube.AsyncKube(config, max_connections=settings.connections(), user_agent=agent)
     api.on_response = metrics.count_request
     if settings.metrics_port:
         prometheus_client.start_http_server(settings.metrics_port)

@@ -159,7 +159,11 @@ class Reconciler:
         work = _Pass()
         manifests = await self._plan(body, work)
         if manifests is not None and work.problem is None:
-            await self._act(body, manifests, work)
+            try:
+                await self._act(body, manifests, work)
+            except Exception:
+                self._record_made(body, work)  # what was made before the error still gets its Event
+                raise
         await self._report(body, manifests, work)
         if work.problem is not None:
             metrics.ERRORS.labels(work.problem.reason).inc()
@@ -423,10 +427,7 @@ class Reconciler:
         )
         if any(s.get("state") == STATE_WAITING for s in status_mod.states(new)):
             work.requeue_after = work.requeue_after or self.settings.waiting_requeue_seconds
-        for reason, nouns in work.made.items():
-            # One Event per pass and reason, naming every object (one request, where one each made a storm twice
-            # as heavy); each object also has its own provisioning record (docs/audit.md).
-            self.recorder.normal(instance, reason, events.made_message(reason, nouns))
+        self._record_made(instance, work)
         key = (instance["metadata"]["namespace"], instance["metadata"]["name"])
         if new == previous:
             self._held.pop(key, None)
@@ -466,6 +467,13 @@ class Reconciler:
                 work.problem = Problem(status_mod.REASON_API_ERROR, f"writing status: {error.message}", True)
             return
         self.cache.put_instance_if_newer(updated)
+
+    def _record_made(self, instance: dict[str, Any], work: _Pass) -> None:
+        """One Event per pass and reason, naming every object made (one request, where one each made a storm twice
+        as heavy); each object also has its own provisioning record (docs/audit.md)."""
+        for reason, nouns in work.made.items():
+            self.recorder.normal(instance, reason, events.made_message(reason, nouns))
+        work.made.clear()
 
     async def _replaced(self, instance: dict[str, Any]) -> bool:
         """Whether `instance` is gone or another object now has its name (the API server names neither when a

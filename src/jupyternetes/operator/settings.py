@@ -45,9 +45,9 @@ class OperatorSettings(BaseSettings):
     """Instances reconciled at the same time. Each reconcile is a few API calls, so 20 keeps the API server busy
     without flooding it during a spawn storm."""
 
-    api_connections: int = Field(default=10, ge=1)
-    """Connections to the API server kept open. Requests are short, so 10 carry 20 workers; more cost CPU, since the
-    HTTP client looks at every open connection for each request."""
+    api_connections: int | None = Field(default=None, ge=1)
+    """Connections to the API server kept open. Unset: half the workers, at least 10 (requests are short, so 10 carry
+    20 workers; more cost CPU, since the HTTP client looks at every open connection for each request)."""
 
     retry_base_seconds: float = 1.0
     """First delay before retrying an instance after a temporary error (API error, quota); doubles each time."""
@@ -135,6 +135,10 @@ class OperatorSettings(BaseSettings):
     def template_namespace_allowed(self, instance_namespace: str, template_namespace: str) -> bool:
         """Whether an instance in `instance_namespace` may use a template in `template_namespace`."""
         return models.template_namespace_allowed(instance_namespace, template_namespace, self.template_namespace)
+
+    def connections(self) -> int:
+        """`api_connections`, or its default for the number of workers."""
+        return self.api_connections or max(10, self.workers // 2)
 
     def watched_namespaces(self) -> list[str]:
         """Namespaces to watch, including the template namespace; empty means cluster-wide."""

@@ -321,9 +321,12 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         """`read()`, once for every caller that asks for `key` while it runs (they all get its answer or its
         error); a caller that gives up does not stop it for the others."""
         future = cls._inflight.get(key)
+        if future is not None and future.get_loop() is not asyncio.get_running_loop():
+            future = None  # left by another event loop (one per test); never awaited across loops
         if future is None:
             future = cls._inflight[key] = asyncio.ensure_future(read())
-            future.add_done_callback(lambda _: cls._inflight.pop(key, None))
+            future.add_done_callback(lambda done: cls._inflight.pop(key, None) if cls._inflight.get(key) is done
+                                     else None)
         return cast(T, await asyncio.shield(future))
 
     def _watcher(self) -> InstanceWatcher:
