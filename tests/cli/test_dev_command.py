@@ -3,7 +3,6 @@ work, and nothing left behind afterwards."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import hostnet, supervisor, toolchain
 from jupyternetes.dev import node as node_mod
 from tests import seeds
+from tests.support import processes
 
 pytestmark = pytest.mark.cluster
 
@@ -26,17 +26,7 @@ JUPYTERNETES = [sys.executable, "-m", "jupyternetes"]
 
 def _component_pids(state_dir: Path) -> list[int]:
     """Processes whose command line mentions the state directory (every component is started with a path in it)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(state_dir) in cmdline and int(entry.name) != os.getpid():
-            pids.append(int(entry.name))
-    return pids
+    return sorted(processes.pids_with(str(state_dir)))
 
 
 def _a_user_reaches_a_server_through_the_hub(state_dir: Path, printed: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from jupyternetes import kube
 from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import components
-from tests.support import browser
+from tests.support import browser, processes
 from tests.support.policies import with_data
 from tests.support.stacks import stop
 
@@ -78,17 +77,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def _cullers(marker: str) -> set[int]:
     """The pids of running idle cullers whose command line has `marker`."""
-    found = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "jupyterhub_idle_culler" in command and marker in command:
-            found.add(int(proc.name))
-    return found
+    return processes.pids_with("jupyterhub_idle_culler", marker)
 
 
 def _wait(what: str, check: object, timeout: float) -> None:

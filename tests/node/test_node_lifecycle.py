@@ -13,6 +13,7 @@ import pytest
 
 from jupyternetes.dev import hostnet
 from jupyternetes.dev import node as node_mod
+from tests.support import processes
 
 REASON = node_mod.why_not()
 pytestmark = [pytest.mark.cluster, pytest.mark.real_node,
@@ -43,16 +44,7 @@ HARNESS = textwrap.dedent("""
 
 
 def _shims(state_dir: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"containerd-shim" in cmdline and state_dir.encode() in cmdline:
-                found.append(int(entry.name))
-    return found
+    return sorted(processes.pids_with("containerd-shim", state_dir))
 
 
 def test_a_killed_harness_leaves_its_containers_and_host_changes_and_the_next_start_removes_them_all(

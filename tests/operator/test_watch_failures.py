@@ -4,9 +4,6 @@ operator watches again once its RBAC allows it, instead of going on silently wit
 from __future__ import annotations
 
 import copy
-import re
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,16 +20,6 @@ from tests.support import processes
 pytestmark = pytest.mark.cluster
 
 CLUSTER_ROLE = kube.KNOWN_TYPES[("rbac.authorization.k8s.io/v1", "ClusterRole")]
-
-
-def _get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:  # noqa: S310
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-    except OSError as error:
-        return 0, str(error)
 
 
 def _set_rules(admin: kube.Kube, rules: list[dict[str, Any]]) -> None:
@@ -67,26 +54,24 @@ def test_a_watch_rbac_refuses_is_logged_counted_named_in_readyz_and_restarted_on
 
         def not_ready() -> bool:
             nonlocal status, body
-            status, body = _get(health, "/readyz")
+            status, body = processes.http_get(health, "/readyz")
             return status == 503
 
         cluster_mod.wait_for("/readyz to report the failed watch", not_ready, timeout=60)
         assert "the watch of pods.v1 in all namespaces failed" in body, body
         assert '403 pods is forbidden' in body and 'cannot list resource "pods"' in body, body
-        assert _get(health, "/healthz")[0] == 200  # alive: a restart would not fix RBAC
-        metrics = _get(metrics_port, "/metrics")[1]
-        counted = re.search(r'jupyternetes_operator_watch_failures_total\{resource="pods.v1"\} (\S+)', metrics)
-        assert counted is not None and float(counted[1]) >= 1, metrics
+        assert processes.http_get(health, "/healthz")[0] == 200  # alive: a restart would not fix RBAC
+        assert processes.metric(metrics_port, "jupyternetes_operator_watch_failures_total", resource="pods.v1") >= 1
         cluster_mod.wait_for("the log to say it keeps trying", lambda: "still cannot watch: listing pods.v1" in
                              operator.log(), timeout=30)
         assert "check the operator's RBAC" in operator.log()
 
         _set_rules(admin, pods_unlistable)
-        cluster_mod.wait_for("/readyz to be ready again", lambda: _get(health, "/readyz") == (200, "ok\n"),
+        cluster_mod.wait_for("/readyz to be ready again", lambda: processes.http_get(health, "/readyz") == (200, "ok\n"),
                              timeout=60)
         assert "restarting the operator's watches" in operator.log()
         # The restarted watches see pods again: an instance becomes Ready (its pod's Running is seen).
         admin.create(make_template(namespace))
         hub.create(make_instance(namespace, "gil"))
         wait_condition(admin, namespace, "gil", "Ready", timeout=90)
-        assert _get(health, "/readyz")[0] == 200
+        assert processes.http_get(health, "/readyz")[0] == 200

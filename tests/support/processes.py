@@ -23,6 +23,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def http_get(port: int, path: str) -> tuple[int, str]:
+    """(status, body) of a plain-HTTP GET of a component's local endpoint (/readyz, /healthz); (0, why) when nothing
+    answers."""
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
+    except httpx.HTTPError as error:
+        return 0, str(error)
+    return answer.status_code, answer.text
+
+
+def pids_with(*words: str) -> set[int]:
+    """Processes (other than this one) whose command line contains every one of `words`."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if all(word in command for word in words):
+            found.add(int(entry.name))
+    return found
+
+
 def metric(port: int, name: str, **labels: str) -> float:
     """The sum of a Prometheus metric's samples on a component's /metrics (0 before the endpoint is up), over the
     samples whose labels include `labels`."""
