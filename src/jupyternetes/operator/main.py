@@ -32,8 +32,15 @@ EXIT_LOST_LEASE = 3
 EXIT_FAILED = 1
 
 
-async def _first(*awaitables: asyncio.Future[object] | asyncio.Task[object]) -> None:
-    await asyncio.wait(awaitables, return_when=asyncio.FIRST_COMPLETED)
+async def _first(*events: asyncio.Event, task: asyncio.Task[object] | None = None,
+                 timeout: float | None = None) -> None:
+    """Until one of `events` is set, `task` ends or `timeout` passes (the task is left running)."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait([*waits, *([task] if task else [])], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 async def run(settings: OperatorSettings) -> int:
@@ -71,11 +78,7 @@ async def run(settings: OperatorSettings) -> int:
             election = asyncio.create_task(elector.run(lost), name="leader-election")
             logger.info("waiting to become the leader (lease %s/%s) as %s", settings.lease_namespace,
                         settings.lease_name, identity)
-            leading = asyncio.ensure_future(elector.leading.wait())
-            stopping = asyncio.ensure_future(stop.wait())
-            await _first(leading, stopping)
-            leading.cancel()
-            stopping.cancel()
+            await _first(elector.leading, stop)
             if stop.is_set():
                 return 0
             metrics.LEADER.set(1)
@@ -108,6 +111,7 @@ async def _serve(api: kube.AsyncKube, config: kube.KubeConfig, settings: Operato
     """Run kopf with the controller until stopped (0), the lease is lost (3) or kopf fails (1). When one of kopf's
     watches fails for good, stop kopf, wait (backing off) until the kind can be listed again, and start it over."""
     delay = settings.retry_base_seconds
+    namespaces = settings.watched_namespaces()
     while True:
         controller = Controller(api, settings)
         stop_flag = asyncio.Event()
@@ -115,18 +119,15 @@ async def _serve(api: kube.AsyncKube, config: kube.KubeConfig, settings: Operato
             registry=build_registry(controller, config),
             settings=kopf_settings(settings),
             standalone=True,
-            clusterwide=not settings.watched_namespaces(),
-            namespaces=settings.watched_namespaces(),
+            clusterwide=not namespaces,
+            namespaces=namespaces,
             stop_flag=stop_flag,
             # Our own identity: kopf's default asks the password database for the user, and a container's
             # numeric user (65532) has no entry there.
             identity=identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
         ), name="kopf")
         # kopf takes over SIGINT/SIGTERM from here on and ends `operator` when one arrives.
-        waits = [asyncio.ensure_future(event.wait()) for event in (lost, stop, failures.failed)]
-        await _first(operator, *waits)
-        for wait in waits:
-            wait.cancel()
+        await _first(lost, stop, failures.failed, task=operator)
         if not operator.done():
             stop_flag.set()
             await asyncio.wait([operator])  # its error, if any, is looked at below
@@ -151,10 +152,7 @@ async def _serve(api: kube.AsyncKube, config: kube.KubeConfig, settings: Operato
         while errors := await health.listable(api, failures):
             logger.error("still cannot watch: %s; trying again in %.0fs (check the operator's RBAC)",
                          "; ".join(errors), delay)
-            waits = [asyncio.ensure_future(event.wait()) for event in (lost, stop)]
-            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-            for wait in waits:
-                wait.cancel()
+            await _first(lost, stop, timeout=delay)
             if lost.is_set():
                 return EXIT_LOST_LEASE
             if stop.is_set():

@@ -183,13 +183,16 @@ class Reconciler:
         self.cache.put_template(body)
         return body
 
+    def _held_for(self, body: Mapping[str, Any]) -> tuple[float, str, dict[str, Any]] | None:
+        """The status held back for this very instance (not an earlier one of the same name), if any."""
+        held = self._held.get((body["metadata"]["namespace"], body["metadata"]["name"]))
+        return held if held is not None and held[1] == body["metadata"].get("uid") else None
+
     def _reported(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """The status this operator last reported for the instance: the one held back to be written with the next
         change, if any, else the one stored."""
-        held = self._held.get((body["metadata"]["namespace"], body["metadata"]["name"]))
-        if held is not None and held[1] == body["metadata"].get("uid"):
-            return held[2]
-        return status_mod.current(body)
+        held = self._held_for(body)
+        return held[2] if held is not None else status_mod.current(body)
 
     async def _plan(self, body: dict[str, Any], work: _Pass) -> render.Manifests | None:
         namespace = body["metadata"]["namespace"]
@@ -435,8 +438,8 @@ class Reconciler:
         if self.settings.status_settle_seconds > 0 and status_mod.can_wait(previous, new):
             # Progress on the way to Ready waits a moment, so that it is written together with what comes next
             # (in a storm, usually Ready itself): one status write per start instead of two.
-            held = self._held.get(key)
-            held_since = held[0] if held is not None and held[1] == instance["metadata"]["uid"] else time.monotonic()
+            held = self._held_for(instance)
+            held_since = held[0] if held is not None else time.monotonic()
             self._held[key] = (held_since, instance["metadata"]["uid"], new)
             left = self.settings.status_settle_seconds - (time.monotonic() - held_since)
             if left > 0:
