@@ -102,6 +102,19 @@ def kept_workspace(existing: Mapping[str, Any], rendered: render.RenderedObject)
             == expected["annotations"][constants.ANNOTATION_INSTANCE_NAME])
 
 
+def made_for(existing: Mapping[str, Any], instance: Mapping[str, Any]) -> bool:
+    """Whether `existing` (already proven to be this instance's, `_belongs`) was made for this very instance rather
+    than kept from an earlier one of the same name: it is controlled by this instance's uid, or (a kept workspace,
+    which has no owner) it was created no earlier than the instance. A claim that the status does not list yet but
+    was made for this instance (an operator restarted before writing its status) is not "reused"."""
+    meta, instance_meta = existing.get("metadata") or {}, instance.get("metadata") or {}
+    if controller_uid(existing) == instance_meta.get("uid"):
+        return True
+    created, born = meta.get("creationTimestamp"), instance_meta.get("creationTimestamp")
+    # RFC 3339 in UTC with whole seconds, as the API server writes them: they compare as strings.
+    return isinstance(created, str) and isinstance(born, str) and created >= born
+
+
 def classify(error: kube.ApiError) -> tuple[str, bool]:
     """(condition reason, whether retrying can help) for an error from creating an object."""
     message = error.message
@@ -359,7 +372,7 @@ class Reconciler:
             work.made.setdefault(events.CREATED, []).append(noun)
         elif created:
             work.made.setdefault(events.RECREATED, []).append(noun)
-        elif was is None and rendered.entry_kind == constants.ENTRY_PVC:
+        elif was is None and rendered.entry_kind == constants.ENTRY_PVC and not made_for(existing, instance):
             work.made.setdefault(events.REUSED, []).append(noun)
 
     async def _get(self, rendered: render.RenderedObject, namespace: str) -> dict[str, Any] | None:
