@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import socket
 import sys
+from collections.abc import Iterator
+from typing import Final
 
 # kopf recognises the objects of the kubernetes, kubernetes_asyncio and pykube clients by importing them when they are
 # installed (kubernetes_asyncio alone: 4 s and 65 MiB of generated code, present wherever KubeSpawner is). The
@@ -106,6 +109,37 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+#: The logger and the words with which kopf says that it was sent SIGINT or SIGTERM (kopf/_core/reactor/running).
+KOPF_RUNNING_LOGGER: Final = "kopf._core.reactor.running"
+_KOPF_SIGNALLED: Final = re.compile(r"^Signal (SIGINT|SIGTERM) is received")
+
+
+class KopfSignals(logging.Handler):
+    """Sets `stop` when kopf says it received SIGINT or SIGTERM. kopf takes the signals over while it runs; a signal
+    that reaches it just as it stops for another reason (a failed watch) must still stop the process."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        super().__init__(level=logging.INFO)
+        self.stop = stop
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _KOPF_SIGNALLED.match(record.getMessage()):
+            self.stop.set()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        logger = logging.getLogger(KOPF_RUNNING_LOGGER)
+        level = logger.level
+        if not logger.isEnabledFor(logging.INFO):
+            logger.setLevel(logging.INFO)  # kopf says it at INFO
+        logger.addHandler(self)
+        try:
+            yield
+        finally:
+            logger.removeHandler(self)
+            logger.setLevel(level)
+
+
 async def _serve(api: kube.AsyncKube, config: kube.KubeConfig, settings: OperatorSettings, identity: str,
                  failures: health.WatchFailures, lost: asyncio.Event, stop: asyncio.Event) -> int:
     """Run kopf with the controller until stopped (0), the lease is lost (3) or kopf fails (1). When one of kopf's
@@ -126,8 +160,12 @@ async def _serve(api: kube.AsyncKube, config: kube.KubeConfig, settings: Operato
             # numeric user (65532) has no entry there.
             identity=identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
         ), name="kopf")
-        # kopf takes over SIGINT/SIGTERM from here on and ends `operator` when one arrives.
-        await _first(lost, stop, failures.failed, task=operator)
+        # kopf takes over SIGINT/SIGTERM from here on and ends `operator` when one arrives (KopfSignals then sets
+        # `stop`). Once anything ends this wait, the signals are ours again before kopf is told to stop, so that a
+        # signal while it stops is not lost to kopf's handler.
+        with KopfSignals(stop).installed():
+            await _first(lost, stop, failures.failed, task=operator)
+        _stop_on_signals(stop)
         if not operator.done():
             stop_flag.set()
             await asyncio.wait([operator])  # its error, if any, is looked at below
@@ -146,7 +184,6 @@ async def _serve(api: kube.AsyncKube, config: kube.KubeConfig, settings: Operato
         # crash loop until RBAC is fixed; wait here, ready to go on, and say why in /readyz.
         if not operator.cancelled():
             operator.exception()  # kopf's error is the watch's, said below; retrieved, so asyncio does not repeat it
-        _stop_on_signals(stop)  # kopf had them while it ran
         logger.error("%s; nothing of that kind is seen until it is watched again, so the operator's watches restart "
                      "as soon as it can be listed (see /readyz)", "; ".join(failures.describe()))
         while errors := await health.listable(api, failures):
