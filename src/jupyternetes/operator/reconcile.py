@@ -103,16 +103,11 @@ def kept_workspace(existing: Mapping[str, Any], rendered: render.RenderedObject)
 
 
 def made_for(existing: Mapping[str, Any], instance: Mapping[str, Any]) -> bool:
-    """Whether `existing` (already proven to be this instance's, `_belongs`) was made for this very instance rather
-    than kept from an earlier one of the same name: it is controlled by this instance's uid, or (a kept workspace,
-    which has no owner) it was created no earlier than the instance. A claim that the status does not list yet but
-    was made for this instance (an operator restarted before writing its status) is not "reused"."""
-    meta, instance_meta = existing.get("metadata") or {}, instance.get("metadata") or {}
-    if controller_uid(existing) == instance_meta.get("uid"):
-        return True
-    created, born = meta.get("creationTimestamp"), instance_meta.get("creationTimestamp")
-    # RFC 3339 in UTC with whole seconds, as the API server writes them: they compare as strings.
-    return isinstance(created, str) and isinstance(born, str) and created >= born
+    """Whether `existing` (already proven to be this instance's, `_belongs`) is controlled by this very instance:
+    then it was made for it, not kept from an earlier instance of the same name, even if the status does not list it
+    yet (an operator restarted before writing it). A kept workspace has no owner, so it cannot say which instance it
+    was made for; it is "reused" whenever the status does not list it."""
+    return controller_uid(existing) == (instance.get("metadata") or {}).get("uid")
 
 
 def classify(error: kube.ApiError) -> tuple[str, bool]:
