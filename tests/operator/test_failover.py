@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +84,8 @@ def test_a_leader_lost_mid_storm_leaves_one_pod_and_pvc_per_instance_and_only_th
     cluster: LocalCluster, admin: kube.Kube, hub: kube.Kube, namespace: str, tmp_path: Path, fault: str
 ) -> None:
     admin.create(make_template(namespace))
-    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 1))
+    # To the microsecond, as the audit log has it: the replicas of an earlier test may have written until just before.
+    since = _now()
     first = processes.operator(cluster, tmp_path, identity=f"{fault}-a").start()
     second = None
     try:
@@ -93,8 +95,10 @@ def test_a_leader_lost_mid_storm_leaves_one_pod_and_pvc_per_instance_and_only_th
                              second.log(), timeout=30)
         names = [f"storm-{i:02d}" for i in range(INSTANCES)]
         began = time.monotonic()
-        for name in names:
-            hub.create(make_instance(namespace, name))
+        # The hub goes on creating instances while the fault happens (an operator quick enough would otherwise be
+        # through the storm before the fault).
+        creating = threading.Thread(target=lambda: [hub.create(make_instance(namespace, n)) for n in names])
+        creating.start()
         selector = f"{constants.LABEL_MANAGED_BY}={constants.MANAGED_BY}"
         cluster_mod.wait_for("the leader to be part-way through", lambda: len(admin.list(
             kube.PVC, namespace, labelSelector=selector)["items"]) >= 5, timeout=60, interval=0.05)
@@ -112,6 +116,8 @@ def test_a_leader_lost_mid_storm_leaves_one_pod_and_pvc_per_instance_and_only_th
                                  lambda: _holder(admin, cluster) == f"{fault}-b", timeout=60)
             took_over = time.monotonic() - faulted
         moments["took over"] = _now()
+        creating.join(60)
+        assert not creating.is_alive(), "the hub's instances were not all created within a minute"
         if fault == "freeze":
             moments["resumed"] = _now()
             os.killpg(first.popen.pid, signal.SIGCONT)

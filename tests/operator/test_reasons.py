@@ -15,6 +15,7 @@ from jupyternetes.dev import cluster as cluster_mod
 from jupyternetes.dev import components
 from jupyternetes.dev.cluster import LocalCluster
 from jupyternetes.operator import status as status_mod
+from jupyternetes.operator.leader import LEASE
 from tests.operator.conftest import condition, labelled, make_instance, make_template, reasons, wait_condition
 from tests.support import processes
 from tests.support.stacks import webhook_stack
@@ -91,7 +92,7 @@ def test_a_pod_that_ran_to_completion_is_reported_as_succeeded_not_ready(
 
 
 def test_a_claim_whose_volume_is_gone_is_degraded_as_claim_lost_with_what_to_do(
-    admin: kube.Kube, hub: kube.Kube, namespace: str, quick: processes.Component
+    admin: kube.Kube, hub: kube.Kube, namespace: str, quick: processes.Component, cluster: LocalCluster
 ) -> None:
     """The workspace's PersistentVolume is deleted from under a running server (its protection removed by an
     administrator): the controller manager marks the claim Lost, and the instance says so, and stops progressing."""
@@ -103,7 +104,13 @@ def test_a_claim_whose_volume_is_gone_is_degraded_as_claim_lost_with_what_to_do(
     pv = kube.KNOWN_TYPES[("v1", "PersistentVolume")]
     admin.patch(pv, volume, {"metadata": {"finalizers": None}})
     admin.delete(pv, volume)
-    lost = wait_condition(admin, namespace, "finn", "Degraded", reason="ClaimLost")
+    try:
+        lost = wait_condition(admin, namespace, "finn", "Degraded", reason="ClaimLost")
+    except AssertionError as error:  # say whether the claim was Lost at all, and which operator replica leads
+        now = admin.get(kube.PVC, claim["metadata"]["name"], namespace)
+        holder = admin.get(LEASE, "jupyternetes-operator", cluster.config.system_namespace)["spec"]
+        raise AssertionError(f"{error}; the claim is {now.get('status', {}).get('phase')}; lease: {holder}; "
+                             f"operator log:\n{quick.log()[-3000:]}") from None
     state = lost["status"]["pvcs"]["workspace"]
     assert (state["state"], state["phase"], state["reason"]) == ("Failed", "Lost", "ClaimLost")
     assert condition(lost, "Degraded")["message"] == (
