@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from pathlib import Path
 
 import pydantic
 import pytest
 
+from jupyternetes import eventloop
+from jupyternetes.eventloop import EventLoop
 from jupyternetes.webhook import main as webhook_main
 from jupyternetes.webhook.settings import WebhookSettings
 from tests.webhook import fakes
@@ -26,7 +29,8 @@ def test_documented_defaults() -> None:
         "operator_user": "system:serviceaccount:jupyternetes:jupyternetes-operator",
         "component_service_accounts": ["hub", "jupyternetes-operator", "jupyternetes-webhook"],
         "template_namespace": "",
-        "exempt_namespaces": ["kube-system"], "timeout_seconds": 5, "watch_failure_seconds": 30.0, "log_format": "text", "audit_interval_seconds": 300.0,
+        "exempt_namespaces": ["kube-system"], "timeout_seconds": 5, "watch_failure_seconds": 30.0, "event_loop": "uvloop",
+        "log_format": "text", "audit_interval_seconds": 300.0,
     }
     assert {name: getattr(settings, name) for name in WebhookSettings.model_fields} == expected
 
@@ -57,3 +61,11 @@ def test_refuses_to_start_with_an_empty_image_allowlist_in_enforce_mode() -> Non
         webhook_main.check_configuration(WebhookSettings(), empty)
     webhook_main.check_configuration(WebhookSettings(development=True), empty)
     webhook_main.check_configuration(WebhookSettings(), fakes.data(images={"allowed": []}, modes={"images": "warn"}))
+
+
+@pytest.mark.parametrize(("name", "loop_module"), [("uvloop", "uvloop"), ("asyncio", "asyncio")])
+def test_the_event_loop_setting_picks_the_loop_the_webhook_runs_on(name: EventLoop, loop_module: str) -> None:
+    async def running_loop() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert eventloop.run(running_loop(), name).split(".")[0] == loop_module

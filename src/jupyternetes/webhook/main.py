@@ -9,7 +9,7 @@ import socket
 
 import uvicorn
 
-from jupyternetes import jsonlog, kube
+from jupyternetes import eventloop, jsonlog, kube
 from jupyternetes.webhook import audit_runs, policy
 from jupyternetes.webhook.app import create_app
 from jupyternetes.webhook.certs import CertificateManager
@@ -82,7 +82,7 @@ def main(settings: WebhookSettings) -> int:
     jsonlog.configure_text_logging(log_format=settings.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
-        asyncio.run(run(settings))
+        eventloop.run(run(settings), settings.event_loop)
     except StartupRefused as error:
         logger.error("refusing to start: %s", error)
         return 2

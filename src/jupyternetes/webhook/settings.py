@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jupyternetes import models
+from jupyternetes.eventloop import EventLoop
 
 
 class WebhookSettings(BaseSettings):
@@ -103,6 +104,10 @@ class WebhookSettings(BaseSettings):
     unreachable API server) before /readyz reports the webhook not ready, naming the watch and its error. A brief
     hiccup does not take the webhook out of its Service; each failure is logged and counted at once
     (jupyternetes_webhook_watch_failures_total)."""
+
+    event_loop: EventLoop = "uvloop"
+    """The event loop: `uvloop` (libuv's; a fifth to a quarter less CPU per review than asyncio's in
+    docs/benchmarks.md) or `asyncio` (the standard library's)."""
 
     log_format: Literal["text", "json"] = "text"
     """How the component's ordinary log lines are written: `text` (time, level, logger, message; one line each) or
