@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from report import emit
+from report import cpu_seconds, emit
 
 from jupyternetes import constants, kube, models, render
 from jupyternetes.dev import cluster as cluster_mod
@@ -181,11 +181,6 @@ def _operator_requests(metrics_url: str) -> float:
     return sum(_operator_requests_by_method(metrics_url).values())
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def _rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -280,7 +275,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         before = _operator_requests_by_method(metrics_url)
         pid = operator.popen.pid  # type: ignore[union-attr]
-        cpu_before = _cpu_seconds(pid)
+        cpu_before = cpu_seconds(pid)
         profiler = None
         if args.profile:
             # Collapsed stacks of the operator during the storm (py-spy from PyPI), for finding where its time goes.
@@ -297,7 +292,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         names = {f"storm-{i:04d}" for i in range(args.storm)}
         await _wait(lambda: names <= observer.ready.keys())
         results["operator_storm"] = {"all_ready_s": round(time.monotonic() - t0, 2),
-                                     "operator_cpu_s": round(_cpu_seconds(pid) - cpu_before, 2)}
+                                     "operator_cpu_s": round(cpu_seconds(pid) - cpu_before, 2)}
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
@@ -309,12 +304,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         extra = args.memory - args.latency - args.storm
         if extra > 0:
-            cpu_before, t0 = _cpu_seconds(pid), time.monotonic()
+            cpu_before, t0 = cpu_seconds(pid), time.monotonic()
             await asyncio.gather(*(instance(args.storm + i) for i in range(extra)))
             names = {f"storm-{i:04d}" for i in range(args.storm + extra)}
             await _wait(lambda: names <= observer.ready.keys())
             results["operator_fill"] = {"instances": extra, "all_ready_s": round(time.monotonic() - t0, 2),
-                                        "operator_cpu_s": round(_cpu_seconds(pid) - cpu_before, 2)}
+                                        "operator_cpu_s": round(cpu_seconds(pid) - cpu_before, 2)}
         await asyncio.sleep(2)
         results["operator_rss_mib_with_instances"] = {
             "instances": args.latency + args.storm + max(extra, 0),

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -27,7 +28,7 @@ from typing import Any
 
 import httpx
 import yaml
-from report import emit
+from report import cpu_seconds, emit
 
 from jupyternetes import kube, pki
 from jupyternetes.dev import cluster as cluster_mod
@@ -81,10 +82,6 @@ def _kubespawner_identity(local: cluster_mod.LocalCluster) -> Path:
     return path
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 async def _storm(hub: components.Hub, users: list[str], timeout: float, profile: Path | None = None
                  ) -> dict[str, Any]:
@@ -93,7 +90,7 @@ async def _storm(hub: components.Hub, users: list[str], timeout: float, profile:
                                  limits=httpx.Limits(max_connections=200)) as api:
         await api.post("/users", json={"usernames": users})
         pid = hub.process.popen.pid  # type: ignore[union-attr]
-        cpu_before = _cpu_seconds(pid)
+        cpu_before = cpu_seconds(pid)
         profiler = None
         if profile is not None:
             # Collapsed stacks of the hub during the storm (py-spy from PyPI).
@@ -119,7 +116,7 @@ async def _storm(hub: components.Hub, users: list[str], timeout: float, profile:
                 elif server is None and model.get("pending") is None and model["name"] not in ready:
                     failed.add(model["name"])
         elapsed = time.monotonic() - started
-        cpu = _cpu_seconds(pid) - cpu_before
+        cpu = cpu_seconds(pid) - cpu_before
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
@@ -127,7 +124,7 @@ async def _storm(hub: components.Hub, users: list[str], timeout: float, profile:
     return {"users": len(users), "all_ready_s": round(elapsed, 1) if len(ready) == len(users) else None,
             "elapsed_s": round(elapsed, 1),
             "ready": len(ready), "failed": len(failed | refused.keys()), "hub_cpu_s": round(cpu, 1),
-            "start_requests_failed": sorted({repr(r) for r in refused.values()})}
+            "start_requests_failed": {u: repr(r) for u, r in sorted(refused.items())}}
 
 
 async def _drained(local: cluster_mod.LocalCluster) -> None:
@@ -162,6 +159,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(json.dumps(results), flush=True)
                 await _drained(local)
     finally:
+        if args.keep_logs:
+            # Every component's log (hubs with their proxies, webhook, operator, API server), to look into a failure.
+            shutil.copytree(local.log_dir, args.keep_logs, dirs_exist_ok=True)
         local.stop()
     return results
 
@@ -171,6 +171,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--keep-logs", type=Path, help="copy every component's log to this directory at the end")
     parser.add_argument("--profile", type=Path, help="write py-spy's collapsed stacks of each hub to PROFILE-<hub>-<n>")
     args = parser.parse_args()
     return emit(asyncio.run(run(args)), args.output)
