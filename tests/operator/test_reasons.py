@@ -102,8 +102,12 @@ def test_a_claim_whose_volume_is_gone_is_degraded_as_claim_lost_with_what_to_do(
     claim = admin.get(kube.PVC, ready["status"]["pvcs"]["workspace"]["resourceName"], namespace)
     volume = claim["spec"]["volumeName"]
     pv = kube.KNOWN_TYPES[("v1", "PersistentVolume")]
-    admin.patch(pv, volume, {"metadata": {"finalizers": None}})
+    # Deleted first, then its protection removed: removed first, the PV protection controller may add the finalizer
+    # back before the delete (the volume is still bound), and the volume would stay Terminating, its claim Bound.
     admin.delete(pv, volume)
+    admin.patch(pv, volume, {"metadata": {"finalizers": None}})
+    cluster_mod.wait_for("the volume to be gone", lambda: not any(
+        v["metadata"]["name"] == volume for v in admin.list(pv)["items"]), timeout=30)
     try:
         lost = wait_condition(admin, namespace, "finn", "Degraded", reason="ClaimLost")
     except AssertionError as error:  # say whether the claim was Lost at all, and which operator replica leads
