@@ -22,7 +22,7 @@ MANAGED_SELECTOR = f"{constants.LABEL_MANAGED_BY}={constants.MANAGED_BY}"
 
 class NoDiffBase(kopf.DiffBaseStorage):
     """kopf's "last handled" essence of each object, for its on.create/on.update diffs, which this operator does not
-    use: kopf would deep-copy every object on every event to build it (a tenth of the operator's CPU in a storm)."""
+    use: kopf would deep-copy every object on every event to build it (7.6 % of the samples in a storm profile)."""
 
     def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
         return kopf.BodyEssence()
