@@ -21,3 +21,33 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time the process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split() if (task / "children").exists() else []
+        found += [int(child) for child in children]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of the process and of every descendant still running (a hub's proxy, for one)."""
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            total += cpu_seconds(current)
+            stack += _children(current)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def components_cpu(processes: dict[str, int]) -> dict[str, float]:
+    """CPU time so far of each named process tree: take one before and one after, and `cpu_spent` the difference."""
+    return {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before.get(name, 0.0), 1) for name in after}

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 import yaml
-from report import cpu_seconds, emit
+from report import components_cpu, cpu_seconds, cpu_spent, emit
 
 from jupyternetes import kube, pki
 from jupyternetes.dev import cluster as cluster_mod
@@ -83,14 +83,19 @@ def _kubespawner_identity(local: cluster_mod.LocalCluster) -> Path:
 
 
 
-async def _storm(hub: components.Hub, users: list[str], timeout: float, profile: Path | None = None
-                 ) -> dict[str, Any]:
+async def _storm(hub: components.Hub, users: list[str], timeout: float, profile: Path | None = None,
+                 processes: dict[str, int] | None = None) -> dict[str, Any]:
     headers = {"Authorization": f"token {hub.token}"}
-    async with httpx.AsyncClient(base_url=hub.api_url, headers=headers, timeout=timeout,
-                                 limits=httpx.Limits(max_connections=200)) as api:
+    # One connection per user, as a class of browsers has: a smaller pool would queue the start requests in this
+    # client and send them to the hub in waves (each waits for an answer, up to the hub's slow_spawn_timeout). Idle
+    # connections are dropped after 2 s, before the proxy (node's 5 s keep-alive) may close one under a request.
+    limits = httpx.Limits(max_connections=len(users) + 10, max_keepalive_connections=len(users) + 10,
+                          keepalive_expiry=2)
+    async with httpx.AsyncClient(base_url=hub.api_url, headers=headers, timeout=timeout, limits=limits) as api:
         await api.post("/users", json={"usernames": users})
         pid = hub.process.popen.pid  # type: ignore[union-attr]
         cpu_before = cpu_seconds(pid)
+        everyone_before = components_cpu(processes or {})
         profiler = None
         if profile is not None:
             # Collapsed stacks of the hub during the storm (py-spy from PyPI).
@@ -117,6 +122,7 @@ async def _storm(hub: components.Hub, users: list[str], timeout: float, profile:
                     failed.add(model["name"])
         elapsed = time.monotonic() - started
         cpu = cpu_seconds(pid) - cpu_before
+        everyone = cpu_spent(everyone_before, components_cpu(processes or {}))
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
@@ -124,7 +130,9 @@ async def _storm(hub: components.Hub, users: list[str], timeout: float, profile:
     return {"users": len(users), "all_ready_s": round(elapsed, 1) if len(ready) == len(users) else None,
             "elapsed_s": round(elapsed, 1),
             "ready": len(ready), "failed": len(failed | refused.keys()), "hub_cpu_s": round(cpu, 1),
-            "start_requests_failed": {u: repr(r) for u, r in sorted(refused.items())}}
+            "start_requests_failed": {u: repr(r) for u, r in sorted(refused.items())},
+            # CPU seconds of every process of the control plane during the storm (a hub's with its proxy's).
+            "cpu_s_by_process": everyone}
 
 
 async def _drained(local: cluster_mod.LocalCluster) -> None:
@@ -155,7 +163,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for label, hub in (("jupyternetes", jupyternetes_hub), ("kubespawner", kubespawner_hub)):
                 users = [f"{label[:4]}-{count}-{i:04d}" for i in range(count)]
                 profile = args.profile.with_name(f"{args.profile.name}-{label}-{count}") if args.profile else None
-                results[f"{label}_{count}"] = await _storm(hub, users, args.timeout, profile)
+                processes = {p.name: p.popen.pid for p in local.processes if p.popen is not None}
+                results[f"{label}_{count}"] = await _storm(hub, users, args.timeout, profile, processes)
                 print(json.dumps(results), flush=True)
                 await _drained(local)
     finally:
