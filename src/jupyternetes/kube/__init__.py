@@ -4,21 +4,21 @@
 - `resources`: resource types (the kinds Jupyternetes uses) and their request paths;
 - `config`: kubeconfig files (client certificates, tokens, token files, exec credential plugins) and the in-cluster
   service account, whose token is re-read as the kubelet rotates it;
-- `client`: a synchronous and an asynchronous client over httpx that share every piece of request building and error
-  handling (objects are plain dictionaries, exactly as the API server sends them: no model layer to lag behind the
+- `client`: a synchronous client over httpx and an asynchronous one over aiohttp (a fifth of httpx's CPU per request,
+  for the components) that share every piece of request building and error handling (objects are plain dictionaries, exactly as the API server sends them: no model layer to lag behind the
   server's version);
 - `manifests`: reading objects from YAML;
 - `reflector`: a watch-backed copy of one resource type.
 
 Everything is re-exported here, so the rest of the code says `kube.NotFound`, `kube.AsyncKube`, `kube.INSTANCE`.
 
-Why not a client library such as lightkube (issue 14 asked us to choose and write down why): the clients here are
-a few hundred lines over httpx, which the components already use; they give the operator what it relies on and
-lightkube does not give in the same shape: a uid precondition on every delete, fenced writes (a callback run just
-before a request's headers are sent, for leader election), request counting per method and status, and objects as
-plain dictionaries for templates that must keep every field a newer Kubernetes adds. Exec credential plugins, the
-one gap users met (EKS, GKE, AKS), are in `config`. A move to lightkube would add a dependency and its model layer for
-none of these.
+Why not a client library such as lightkube (issue 14 asked us to choose and write down why): the clients here are a
+few hundred lines over httpx and aiohttp, which the components already use; they give the operator what it relies on
+and lightkube does not give in the same shape: a uid precondition on every delete, fenced writes (a callback run again
+once a write has its connection, before a byte of it is sent, for leader election), request counting per method and
+status, and objects as plain dictionaries for templates that must keep every field a newer Kubernetes adds. Exec
+credential plugins, the one gap users met (EKS, GKE, AKS), are in `config`. A move to lightkube would add a dependency
+and its model layer for none of these.
 """
 
 from jupyternetes.kube.client import (

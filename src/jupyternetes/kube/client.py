@@ -1,11 +1,19 @@
-"""The synchronous and asynchronous clients over httpx, sharing every piece of request building and error handling."""
+"""The synchronous client over httpx (the command line, the local control plane, tests) and the asynchronous one over
+aiohttp (the operator, the webhook and the spawner), sharing every piece of request building and error handling.
+
+The asynchronous client is aiohttp's, not httpx's, for its cost: on a request through a pool of 10 kept-alive TLS
+connections, httpx and httpcore took 1.8 to 2.7 ms of the caller's CPU, aiohttp 0.2 to 0.4 ms (docs/benchmarks.md),
+and the operator and the hub make several requests for every server."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from typing import Any, Final
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
@@ -13,8 +21,13 @@ from jupyternetes.kube.config import KubeConfig
 from jupyternetes.kube.errors import _ERRORS_BY_STATUS, ApiError, NotFound, Unreachable
 from jupyternetes.kube.resources import KNOWN_TYPES, ResourceType
 
+if TYPE_CHECKING:
+    import aiohttp
+
 
 DEFAULT_TIMEOUT: Final = 30.0
+#: Idle connections are closed after this long (the API server keeps them far longer).
+KEEPALIVE_SECONDS: Final = 5.0
 
 MERGE_PATCH: Final = "application/merge-patch+json"
 JSON_PATCH: Final = "application/json-patch+json"
@@ -22,30 +35,49 @@ STRATEGIC_PATCH: Final = "application/strategic-merge-patch+json"
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 
 
-def _error_from(response: httpx.Response) -> ApiError:
+@dataclass(frozen=True)
+class _Answer:
+    """What either client reads of an HTTP response."""
+
+    status: int
+    reason: str
+    content_type: str
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def _answer(response: httpx.Response) -> _Answer:
+    return _Answer(response.status_code, response.reason_phrase, response.headers.get("content-type", ""),
+                   response.content)
+
+
+def _error_from(answer: _Answer) -> ApiError:
     body: dict[str, Any] = {}
     with contextlib.suppress(ValueError):
-        parsed = response.json()
+        parsed = json.loads(answer.body)
         if isinstance(parsed, dict):
             body = parsed
-    message = str(body.get("message") or response.text or response.reason_phrase)
-    reason = str(body.get("reason") or response.reason_phrase)
-    error_type = _ERRORS_BY_STATUS.get(response.status_code, ApiError)
-    return error_type(response.status_code, reason, message, body)
+    message = str(body.get("message") or answer.text or answer.reason)
+    reason = str(body.get("reason") or answer.reason)
+    error_type = _ERRORS_BY_STATUS.get(answer.status, ApiError)
+    return error_type(answer.status, reason, message, body)
 
 
 def _unreachable(method: str, path: str, error: Exception) -> Unreachable:
     return Unreachable(0, "Unreachable", f"{method} {path}: {type(error).__name__}: {error}")
 
 
-def _result(response: httpx.Response) -> dict[str, Any]:
-    if response.status_code >= 400:
-        raise _error_from(response)
-    if not response.content:
+def _result(answer: _Answer) -> dict[str, Any]:
+    if answer.status >= 400:
+        raise _error_from(answer)
+    if not answer.body:
         return {}
-    if not response.headers.get("content-type", "").startswith("application/json"):
-        return {"text": response.text}
-    parsed = response.json()
+    if not answer.content_type.startswith("application/json"):
+        return {"text": answer.text}
+    parsed = json.loads(answer.body)
     return parsed if isinstance(parsed, dict) else {"items": parsed}
 
 
@@ -132,7 +164,7 @@ class Kube(_Base):
                                           headers=self._headers(content_type if content is not None else None))
         except httpx.TransportError as error:
             raise _unreachable(method, path, error) from error
-        return _result(response)
+        return _result(_answer(response))
 
     def resource(self, api_version: str, kind: str) -> ResourceType:
         known = self._known(api_version, kind)
@@ -194,23 +226,53 @@ class Kube(_Base):
                                timeout=httpx.Timeout(timeout + 10)) as response:
             if response.status_code >= 400:
                 response.read()
-                raise _error_from(response)
+                raise _error_from(_answer(response))
             for line in response.iter_lines():
                 if line:
                     yield json.loads(line)
 
 
-def _last_moment(check: Callable[[str, str], None], method: str,
-                 path: str) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
-    """An httpcore `trace` callback that runs `check` just before the request's headers are sent."""
-    async def trace(event: str, info: dict[str, Any]) -> None:
-        if event in ("http11.send_request_headers.started", "http2.send_request_headers.started"):
-            check(method, path)
-    return trace
+def _lines(buffer: bytearray, chunk: bytes) -> list[bytes]:
+    """The complete lines in `buffer` after `chunk` is added to it (removed from it; the rest stays)."""
+    buffer.extend(chunk)
+    end = buffer.rfind(b"\n")
+    if end < 0:
+        return []
+    complete = bytes(buffer[:end])
+    del buffer[:end + 1]
+    return complete.split(b"\n")
+
+
+@functools.cache
+def _connector_class() -> type[aiohttp.TCPConnector]:
+    import aiohttp
+
+    class FencedConnector(aiohttp.TCPConnector):
+        """Asks the client's `before_write` again once a write has its connection, just before a byte of it is
+        written: a request can wait for a pooled connection long enough for the process to be paused and the lease
+        to lapse. A refused write gives its connection back unused."""
+
+        def __init__(self, client: AsyncKube, **options: Any) -> None:
+            super().__init__(**options)
+            self._client = client
+
+        async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+            connection = await super().connect(req, traces, timeout)
+            check = self._client.before_write
+            if check is not None and req.method not in ("GET", "HEAD"):
+                try:
+                    check(req.method, req.url.path)
+                except BaseException:
+                    connection.release()
+                    raise
+            return connection
+
+    return FencedConnector
 
 
 class AsyncKube(_Base):
-    """Asynchronous client, for the operator, the webhook and the spawner."""
+    """Asynchronous client, for the operator, the webhook and the spawner. Its connections belong to the event loop
+    that first used them; used from another loop (tests run several), it opens new ones there."""
 
     def __init__(self, config: KubeConfig, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 100,
                  user_agent: str = "jupyternetes") -> None:
@@ -219,15 +281,29 @@ class AsyncKube(_Base):
         self.on_response: Callable[[str, str, int], None] | None = None
         #: Called with (method, path) before every request that is not a read; raising `Fenced` stops it unsent.
         self.before_write: Callable[[str, str], None] | None = None
-        self._http = httpx.AsyncClient(
-            base_url=config.server,
-            verify=config.ssl_context(),
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )
+        self._server = config.server.rstrip("/")
+        self._ssl = config.ssl_context() if self._server.startswith("https:") else None
+        self._timeout = timeout
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            connector = _connector_class()(self, limit=self._max_connections, ssl=self._ssl if self._ssl else True,
+                                           keepalive_timeout=KEEPALIVE_SECONDS)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
+                total=None, connect=self._timeout, sock_connect=self._timeout, sock_read=self._timeout))
+            self._session_loop = loop
+        return self._session
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        session, self._session = self._session, None
+        if session is not None and not session.closed and self._session_loop is asyncio.get_running_loop():
+            await session.close()
 
     async def __aenter__(self) -> AsyncKube:
         return self
@@ -237,22 +313,22 @@ class AsyncKube(_Base):
 
     async def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None,
                       content_type: str = "application/json") -> dict[str, Any]:
-        extensions: dict[str, Any] = {}
+        import aiohttp
+
         if self.before_write is not None and method not in ("GET", "HEAD"):
-            self.before_write(method, path)
-            # Asked again at the last moment, as the request line is written to the socket: a request can wait for
-            # a pooled connection for a while (long enough for the process to be paused and the lease to lapse).
-            extensions["trace"] = _last_moment(self.before_write, method, path)
+            self.before_write(method, path)  # and again as the request is about to be written (FencedConnector)
         content = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
         try:
-            response = await self._http.request(method, path, params=_query(params), content=content,
-                                                headers=self._headers(content_type if content is not None else None),
-                                                extensions=extensions)
-        except httpx.TransportError as error:
+            async with self._http().request(method, self._server + path, params=_query(params), data=content,
+                                            headers=self._headers(content_type if content is not None else None)
+                                            ) as response:
+                answer = _Answer(response.status, response.reason or "", response.headers.get("Content-Type", ""),
+                                 await response.read())
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
             raise _unreachable(method, path, error) from error
         if self.on_response is not None:
-            self.on_response(method, path, response.status_code)
-        return _result(response)
+            self.on_response(method, path, answer.status)
+        return _result(answer)
 
     async def resource(self, api_version: str, kind: str) -> ResourceType:
         known = self._known(api_version, kind)
@@ -301,12 +377,23 @@ class AsyncKube(_Base):
     async def watch(self, rt: ResourceType, namespace: str | None = None, timeout: float = 300.0,
                     **params: Any) -> AsyncIterator[dict[str, Any]]:
         """Watch events (`{"type": ..., "object": ...}`) until the server ends the watch after `timeout` seconds."""
+        import aiohttp
+
         params = {"watch": True, "allowWatchBookmarks": True, "timeoutSeconds": int(timeout), **params}
-        async with self._http.stream("GET", rt.path(namespace), params=_query(params), headers=self._headers(),
-                                     timeout=httpx.Timeout(timeout + 10)) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise _error_from(response)
-            async for line in response.aiter_lines():
-                if line:
-                    yield json.loads(line)
+        path = rt.path(namespace)
+        try:
+            async with self._http().get(self._server + path, params=_query(params), headers=self._headers(),
+                                        timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout,
+                                                                      sock_read=timeout + 10)) as response:
+                if response.status >= 400:
+                    raise _error_from(_Answer(response.status, response.reason or "",
+                                              response.headers.get("Content-Type", ""), await response.read()))
+                buffer = bytearray()
+                async for chunk in response.content.iter_any():
+                    for line in _lines(buffer, chunk):
+                        if line.strip():
+                            yield json.loads(line)
+                if buffer.strip():
+                    yield json.loads(buffer)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+            raise _unreachable("GET", path, error) from error
