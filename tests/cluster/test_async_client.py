@@ -1,6 +1,8 @@
-"""The asynchronous client the operator, the webhook and the hub use (aiohttp), against the real API server: objects
-and errors come back as the synchronous client gives them, a watch delivers an event far larger than one read of the
-socket, and a server that is not there is `Unreachable`, never a library's own exception."""
+"""The asynchronous client the operator, the webhook and the hub use (aiohttp). Against the real API server: objects
+and errors come back as the synchronous client gives them, and a watch delivers an event far larger than one read of
+the socket. Against small servers of the test's own: a server that is not there is `Unreachable` (never a library's
+own exception), a write is never sent twice, a redirect is an error and is not followed, and a closed client sends
+nothing."""
 
 from __future__ import annotations
 
@@ -11,9 +13,7 @@ import pytest
 
 from jupyternetes import kube
 from jupyternetes.dev.cluster import LocalCluster
-from jupyternetes.kube.client import _lines
-
-pytestmark = pytest.mark.cluster
+from jupyternetes.kube.client import _lines, proxy_for
 
 
 def _config_map(name: str, size: int = 0) -> dict[str, object]:
@@ -21,6 +21,7 @@ def _config_map(name: str, size: int = 0) -> dict[str, object]:
             "data": {"big": "x" * size}}
 
 
+@pytest.mark.cluster
 async def test_writes_reads_and_errors_come_back_as_the_sync_client_gives_them(cluster: LocalCluster) -> None:
     name = f"async-client-{uuid.uuid4().hex[:8]}"
     async with cluster.async_kube() as api:
@@ -36,6 +37,7 @@ async def test_writes_reads_and_errors_come_back_as_the_sync_client_gives_them(c
             await api.get(kube.CONFIG_MAP, name, "default")
 
 
+@pytest.mark.cluster
 async def test_a_watch_delivers_an_event_larger_than_a_read_of_the_socket(cluster: LocalCluster) -> None:
     name = f"async-watch-{uuid.uuid4().hex[:8]}"
     size = 600_000  # an object of about 600 KB: many reads, and far past aiohttp's own line limit (64 KiB)
@@ -80,3 +82,95 @@ def test_watch_lines_are_cut_only_at_newlines(chunks: list[bytes], lines: list[l
     buffer = bytearray()
     assert [_lines(buffer, chunk) for chunk in chunks] == lines
     assert bytes(buffer) == rest
+
+
+class _Server:
+    """A small HTTP/1.1 server that records each request line and answers as told: `answers` holds, for each request
+    in turn, raw bytes to send, or None to close the connection without a word (after reading the request whole)."""
+
+    def __init__(self, answers: list[bytes | None]) -> None:
+        self.answers = answers
+        self.requests: list[str] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode()
+                length = next((int(line.split(":", 1)[1]) for line in head.split("\r\n")
+                               if line.lower().startswith("content-length:")), 0)
+                await reader.readexactly(length)
+                self.requests.append(head.split("\r\n", 1)[0])
+                answer = self.answers.pop(0) if self.answers else None
+                if answer is None:
+                    return
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> kube.AsyncKube:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        self.api = kube.AsyncKube(kube.KubeConfig(server=f"http://127.0.0.1:{port}"), timeout=5)
+        return self.api
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.api.aclose()
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def _json(status: str, body: bytes = b"{}", extra: str = "") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+            .encode() + body)
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "POST", "PATCH"])
+async def test_a_write_whose_connection_drops_before_the_answer_is_sent_once_and_is_unreachable(method: str) -> None:
+    """The API server may have applied it: sent again, a lease renewal would meet its own write as a conflict."""
+    server = _Server([_json("200 OK"), None, _json("409 Conflict")])
+    async with server as api:
+        await api.request("GET", "/api/v1/namespaces/d/configmaps")  # a kept-alive connection to drop
+        with pytest.raises(kube.Unreachable) as failed:
+            await api.request(method, "/api/v1/namespaces/d/configmaps/x", body={"a": 1})
+        assert f"{method} /api/v1/namespaces/d/configmaps/x" in failed.value.message
+    assert [line.split()[0] for line in server.requests] == ["GET", method]
+
+
+async def test_a_read_whose_kept_alive_connection_drops_is_asked_once_more() -> None:
+    server = _Server([_json("200 OK"), None, _json("200 OK", b'{"kind": "ConfigMap"}')])
+    async with server as api:
+        await api.request("GET", "/api/v1/namespaces/d/configmaps")
+        assert (await api.get(kube.CONFIG_MAP, "x", "d"))["kind"] == "ConfigMap"
+    assert [line.split()[0] for line in server.requests] == ["GET", "GET", "GET"]
+
+
+async def test_a_redirect_is_an_error_naming_its_status_and_is_not_followed() -> None:
+    server = _Server([_json("302 Found", b"", "Location: /login\r\n")])
+    async with server as api:
+        with pytest.raises(kube.ApiError) as refused:
+            await api.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "d"}})
+        assert refused.value.status == 302
+    assert server.requests == ["POST /api/v1/namespaces/d/configmaps HTTP/1.1"]
+
+
+async def test_a_closed_client_sends_nothing() -> None:
+    server = _Server([])
+    async with server as api:
+        await api.aclose()
+        with pytest.raises(RuntimeError, match="closed"):
+            await api.get(kube.CONFIG_MAP, "x", "d")
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({}, None),
+    ({"HTTPS_PROXY": "http://proxy:3128"}, "http://proxy:3128"),
+    ({"https_proxy": "http://proxy:3128", "NO_PROXY": "api.example,10.0.0.0/8"}, None),
+    ({"HTTP_PROXY": "http://proxy:3128"}, None),  # the API server is https: only HTTPS_PROXY applies
+], ids=["none", "https-proxy", "no-proxy", "http-only"])
+def test_the_proxy_is_read_from_the_environment_as_kubectl_reads_it(environ: dict[str, str],
+                                                                     expected: str | None) -> None:
+    assert proxy_for("https://api.example:6443", environ) == expected

@@ -14,6 +14,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -71,7 +72,7 @@ def _unreachable(method: str, path: str, error: Exception) -> Unreachable:
 
 
 def _result(answer: _Answer) -> dict[str, Any]:
-    if answer.status >= 400:
+    if answer.status >= 300:  # redirects are not followed: the API server sends none, a proxy's login page would
         raise _error_from(answer)
     if not answer.body:
         return {}
@@ -224,7 +225,7 @@ class Kube(_Base):
         params = {"watch": True, "allowWatchBookmarks": True, "timeoutSeconds": int(timeout), **params}
         with self._http.stream("GET", rt.path(namespace), params=_query(params), headers=self._headers(),
                                timeout=httpx.Timeout(timeout + 10)) as response:
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 response.read()
                 raise _error_from(_answer(response))
             for line in response.iter_lines():
@@ -233,14 +234,31 @@ class Kube(_Base):
 
 
 def _lines(buffer: bytearray, chunk: bytes) -> list[bytes]:
-    """The complete lines in `buffer` after `chunk` is added to it (removed from it; the rest stays)."""
-    buffer.extend(chunk)
-    end = buffer.rfind(b"\n")
+    """The complete lines of `buffer` followed by `chunk`; what follows the last newline stays in `buffer`. Only the
+    new chunk is searched, so a large event arriving in many reads is not scanned again for each."""
+    end = chunk.rfind(b"\n")
     if end < 0:
+        buffer.extend(chunk)
         return []
-    complete = bytes(buffer[:end])
-    del buffer[:end + 1]
+    buffer.extend(chunk[:end])
+    complete = bytes(buffer)
+    buffer[:] = chunk[end + 1:]
     return complete.split(b"\n")
+
+
+def proxy_for(server: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The proxy to reach `server` through, from HTTPS_PROXY / HTTP_PROXY and NO_PROXY as kubectl reads them (None:
+    connect directly)."""
+    import urllib.request
+
+    proxies = (urllib.request.getproxies_environment() if environ is None else
+               {key.lower()[:-len("_proxy")]: value for key, value in environ.items()
+                if key.lower().endswith("_proxy") and value})
+    parts = urlsplit(server)
+    proxy = proxies.get(parts.scheme.lower())
+    if not proxy or urllib.request.proxy_bypass_environment(parts.netloc, proxies):
+        return None
+    return proxy
 
 
 @functools.cache
@@ -272,7 +290,12 @@ def _connector_class() -> type[aiohttp.TCPConnector]:
 
 class AsyncKube(_Base):
     """Asynchronous client, for the operator, the webhook and the spawner. Its connections belong to the event loop
-    that first used them; used from another loop (tests run several), it opens new ones there."""
+    that first used them; used from another loop (tests run several), it opens new ones there. After `aclose()` it
+    refuses every request.
+
+    aiohttp sends a PUT or DELETE again, on its own, when a kept-alive connection drops before the answer, though the
+    API server may have applied the first: a lease renewal would then meet its own write as a conflict, and a delete
+    its own deletion. This client turns that off and repeats only GETs, once."""
 
     def __init__(self, config: KubeConfig, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 100,
                  user_agent: str = "jupyternetes") -> None:
@@ -282,25 +305,34 @@ class AsyncKube(_Base):
         #: Called with (method, path) before every request that is not a read; raising `Fenced` stops it unsent.
         self.before_write: Callable[[str, str], None] | None = None
         self._server = config.server.rstrip("/")
-        self._ssl = config.ssl_context() if self._server.startswith("https:") else None
+        self._ssl = config.ssl_context() if urlsplit(self._server).scheme.lower() == "https" else None
+        self._proxy = proxy_for(self._server)
         self._timeout = timeout
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     def _http(self) -> aiohttp.ClientSession:
         import aiohttp
 
+        if self._closed:
+            raise RuntimeError("this Kubernetes client is closed")
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
+            # The system's resolver (as httpx used), not c-ares: kubeconfig host names resolve as for kubectl.
             connector = _connector_class()(self, limit=self._max_connections, ssl=self._ssl if self._ssl else True,
-                                           keepalive_timeout=KEEPALIVE_SECONDS)
+                                           keepalive_timeout=KEEPALIVE_SECONDS, resolver=aiohttp.ThreadedResolver())
+            # A request (not a watch) ends within four timeouts, however slowly its body is written or read.
             self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
-                total=None, connect=self._timeout, sock_connect=self._timeout, sock_read=self._timeout))
+                total=4 * self._timeout, connect=self._timeout, sock_connect=self._timeout,
+                sock_read=self._timeout))
+            self._session._retry_connection = False  # see the class's docstring; aiohttp's own test client does so
             self._session_loop = loop
         return self._session
 
     async def aclose(self) -> None:
+        self._closed = True
         session, self._session = self._session, None
         if session is not None and not session.closed and self._session_loop is asyncio.get_running_loop():
             await session.close()
@@ -318,14 +350,22 @@ class AsyncKube(_Base):
         if self.before_write is not None and method not in ("GET", "HEAD"):
             self.before_write(method, path)  # and again as the request is about to be written (FencedConnector)
         content = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
-        try:
-            async with self._http().request(method, self._server + path, params=_query(params), data=content,
-                                            headers=self._headers(content_type if content is not None else None)
-                                            ) as response:
-                answer = _Answer(response.status, response.reason or "", response.headers.get("Content-Type", ""),
-                                 await response.read())
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
-            raise _unreachable(method, path, error) from error
+        headers = self._headers(content_type if content is not None else None)
+        query = _query(params)
+        http = self._http()
+        for attempt in (1, 2):
+            try:
+                async with http.request(method, self._server + path, params=query, data=content, headers=headers,
+                                        allow_redirects=False, proxy=self._proxy) as response:
+                    answer = _Answer(response.status, response.reason or "",
+                                     response.headers.get("Content-Type", ""), await response.read())
+                break
+            except aiohttp.ServerDisconnectedError as error:
+                if method == "GET" and attempt == 1:
+                    continue  # a kept-alive connection closed under the request: a read is safe to repeat
+                raise _unreachable(method, path, error) from error
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+                raise _unreachable(method, path, error) from error
         if self.on_response is not None:
             self.on_response(method, path, answer.status)
         return _result(answer)
@@ -381,11 +421,13 @@ class AsyncKube(_Base):
 
         params = {"watch": True, "allowWatchBookmarks": True, "timeoutSeconds": int(timeout), **params}
         path = rt.path(namespace)
+        headers = self._headers()
         try:
-            async with self._http().get(self._server + path, params=_query(params), headers=self._headers(),
+            async with self._http().get(self._server + path, params=_query(params), headers=headers,
+                                        allow_redirects=False, proxy=self._proxy,
                                         timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout,
                                                                       sock_read=timeout + 10)) as response:
-                if response.status >= 400:
+                if response.status >= 300:
                     raise _error_from(_Answer(response.status, response.reason or "",
                                               response.headers.get("Content-Type", ""), await response.read()))
                 buffer = bytearray()
