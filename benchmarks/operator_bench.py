@@ -154,7 +154,8 @@ async def _create_plain(api: kube.AsyncKube, manifests: render.Manifests) -> Non
 
 
 def _operator_requests_by_method(metrics_url: str) -> dict[str, float]:
-    """The operator's API requests so far (its own counter), by HTTP method."""
+    """The operator's API requests so far (its own counter), by HTTP method; those answered with an error under
+    their method and status ("PATCH 409")."""
     with urllib.request.urlopen(metrics_url, timeout=5) as response:  # noqa: S310 - local metrics endpoint
         text = response.read().decode()
     counts: dict[str, float] = {}
@@ -162,7 +163,9 @@ def _operator_requests_by_method(metrics_url: str) -> dict[str, float]:
         if line.startswith("jupyternetes_operator_api_requests_total{"):
             labels, value = line.rsplit(" ", 1)
             method = labels.split('method="', 1)[1].split('"', 1)[0]
-            counts[method] = counts.get(method, 0.0) + float(value)
+            status = labels.split('status="', 1)[1].split('"', 1)[0] if 'status="' in labels else "200"
+            key = method if status.startswith("2") else f"{method} {status}"
+            counts[key] = counts.get(key, 0.0) + float(value)
     return counts
 
 
