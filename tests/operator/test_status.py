@@ -236,3 +236,8 @@ def test_one_event_names_everything_a_pass_made_and_counts_what_does_not_fit() -
     assert len(message) <= events.MAX_MESSAGE
     shown = message.count("ConfigMap")
     assert message.endswith(f"; and {40 - shown} more") and shown > 10
+
+
+def test_after_its_first_progress_write_a_starts_progress_waits_eight_times_as_long() -> None:
+    assert [status.hold_seconds(1.0, n) for n in range(4)] == [1.0, 8.0, 8.0, 8.0]
+    assert [status.hold_seconds(0.5, n) for n in range(3)] == [0.5, 4.0, 4.0]

@@ -146,6 +146,9 @@ class Reconciler:
         #: Instances whose status change is held back (see `status_settle_seconds`): since when, for which uid, and
         #: the status not yet written, which the next passes take as what they reported last.
         self._held: dict[InstanceKey, tuple[float, str, dict[str, Any]]] = {}
+        #: Progress writes made for each instance (uid) since its last write that could not wait; after the first,
+        #: progress waits longer (`status.hold_seconds`).
+        self._progress_written: dict[InstanceKey, tuple[str, int]] = {}
 
     async def reconcile(self, key: InstanceKey) -> Result:
         started = time.monotonic()
@@ -163,6 +166,7 @@ class Reconciler:
         if body is None or body["metadata"].get("deletionTimestamp"):
             # Gone or going: the garbage collector removes what the instance owns; nothing to do.
             self._held.pop(key, None)
+            self._progress_written.pop(key, None)
             return Result()
         work = _Pass()
         manifests = await self._plan(body, work)
@@ -443,16 +447,24 @@ class Reconciler:
         if new == previous:
             self._held.pop(key, None)
             return
+        uid = instance["metadata"]["uid"]
+        written = self._progress_written.get(key)
+        progress_written = written[1] if written is not None and written[0] == uid else 0
         if self.settings.status_settle_seconds > 0 and status_mod.can_wait(previous, new):
             # Progress on the way to Ready waits a moment, so that it is written together with what comes next
-            # (in a storm, usually Ready itself): one status write per start instead of two.
+            # (in a storm, usually Ready itself): one status write per start instead of two, and after the first,
+            # progress waits longer still.
             held = self._held_for(instance)
             held_since = held[0] if held is not None else time.monotonic()
-            self._held[key] = (held_since, instance["metadata"]["uid"], new)
-            left = self.settings.status_settle_seconds - (time.monotonic() - held_since)
+            self._held[key] = (held_since, uid, new)
+            left = (status_mod.hold_seconds(self.settings.status_settle_seconds, progress_written)
+                    - (time.monotonic() - held_since))
             if left > 0:
                 work.requeue_after = min(work.requeue_after or left, left)
                 return
+            self._progress_written[key] = (uid, progress_written + 1)
+        else:
+            self._progress_written.pop(key, None)
         self._held.pop(key, None)
         self._transition_events(instance, previous, new)
         try:

@@ -60,8 +60,10 @@ class OperatorSettings(BaseSettings):
 
     status_settle_seconds: float = 1.0
     """How long a status change on the way to Ready may wait, to be written together with the next one: in a spawn
-    storm most instances then get one status write instead of two. Ready, a failure or a problem is written at once.
-    The spawn page's progress messages may show up to this much later. 0 writes every change at once."""
+    storm most instances then get one status write instead of two. After a start's first progress write, further
+    progress waits 8 times this (in a storm, a start waits several seconds for the scheduler and its volume, each step
+    otherwise a write of its own). Ready, a failure or a problem is written at once. The spawn page's progress messages
+    may show up to this much later (the first) or 8 times this (the later ones). 0 writes every change at once."""
 
     sealing_key_file: Path | None = None
     """P-256 EC private key (PEM) that opens the variables the spawner seals (such as the hub's API token). Unset: an

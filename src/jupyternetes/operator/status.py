@@ -367,6 +367,18 @@ def current(instance: models.Instance | Mapping[str, Any]) -> dict[str, Any]:
     return dict(instance.get("status") or {})
 
 
+#: After its first progress write, a start's further progress waits this many times `status_settle_seconds`.
+LATER_PROGRESS_HOLD: Final = 8
+
+
+def hold_seconds(settle: float, progress_written: int) -> float:
+    """How long progress on the way to Ready may wait to be written, when `progress_written` progress writes were made
+    for this start already: `settle` for the first (the spawn page shows the start is under way), then
+    `LATER_PROGRESS_HOLD` times it. In a storm a start waits several seconds for the scheduler and the volume, and
+    each of those steps would otherwise be a status write of its own; Ready and any problem are written at once."""
+    return settle if progress_written == 0 else settle * LATER_PROGRESS_HOLD
+
+
 def can_wait(previous: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Whether writing `new` over `previous` may wait a moment, to be written together with the next change: only
     progress on the way to Ready may (an object made, a claim bound, a pod scheduled). Ready turning True or False,
