@@ -4,7 +4,7 @@
 - `resources`: resource types (the kinds Jupyternetes uses) and their request paths;
 - `config`: kubeconfig files (client certificates, tokens, token files, exec credential plugins) and the in-cluster
   service account, whose token is re-read as the kubelet rotates it;
-- `client`: a synchronous client over httpx and an asynchronous one over aiohttp (a fifth of httpx's CPU per request,
+- `client`: a synchronous client over httpx and an asynchronous one over aiohttp (a seventh of httpx's CPU per request,
   for the components) that share every piece of request building and error handling (objects are plain dictionaries,
   exactly as the API server sends them: no model layer to lag behind the server's version);
 - `manifests`: reading objects from YAML;

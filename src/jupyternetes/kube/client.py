@@ -2,8 +2,8 @@
 aiohttp (the operator, the webhook and the spawner), sharing every piece of request building and error handling.
 
 The asynchronous client is aiohttp's, not httpx's, for its cost: on a request through a pool of 10 kept-alive TLS
-connections, httpx and httpcore took 1.8 to 2.7 ms of the caller's CPU, aiohttp 0.2 to 0.4 ms (docs/benchmarks.md),
-and the operator and the hub make several requests for every server."""
+connections, httpx and httpcore took 1.5 to 1.7 ms of the caller's CPU, aiohttp 0.2 to 0.25 ms
+(benchmarks/client_bench.py), and the operator and the hub make several requests for every server."""
 
 from __future__ import annotations
 
