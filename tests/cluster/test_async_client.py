@@ -7,6 +7,8 @@ nothing."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import uuid
 
 import pytest
@@ -86,9 +88,10 @@ def test_watch_lines_are_cut_only_at_newlines(chunks: list[bytes], lines: list[l
 
 class _Server:
     """A small HTTP/1.1 server that records each request line and answers as told: `answers` holds, for each request
-    in turn, raw bytes to send, or None to close the connection without a word (after reading the request whole)."""
+    in turn, raw bytes to send, None to close the connection without a word (after reading the request whole), or
+    "reset" to reset it."""
 
-    def __init__(self, answers: list[bytes | None]) -> None:
+    def __init__(self, answers: list[bytes | str | None]) -> None:
         self.answers = answers
         self.requests: list[str] = []
 
@@ -101,7 +104,12 @@ class _Server:
                 await reader.readexactly(length)
                 self.requests.append(head.split("\r\n", 1)[0])
                 answer = self.answers.pop(0) if self.answers else None
-                if answer is None:
+                if answer == "reset":
+                    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                               struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+                    return
+                if not isinstance(answer, bytes):
                     return
                 writer.write(answer)
                 await writer.drain()
@@ -127,10 +135,12 @@ def _json(status: str, body: bytes = b"{}", extra: str = "") -> bytes:
             .encode() + body)
 
 
+@pytest.mark.parametrize("drop", [None, "reset"], ids=["closed", "reset"])
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "POST", "PATCH"])
-async def test_a_write_whose_connection_drops_before_the_answer_is_sent_once_and_is_unreachable(method: str) -> None:
+async def test_a_write_whose_connection_drops_before_the_answer_is_sent_once_and_is_unreachable(
+        method: str, drop: str | None) -> None:
     """The API server may have applied it: sent again, a lease renewal would meet its own write as a conflict."""
-    server = _Server([_json("200 OK"), None, _json("409 Conflict")])
+    server = _Server([_json("200 OK"), drop, _json("409 Conflict")])
     async with server as api:
         await api.request("GET", "/api/v1/namespaces/d/configmaps")  # a kept-alive connection to drop
         with pytest.raises(kube.Unreachable) as failed:
@@ -139,8 +149,9 @@ async def test_a_write_whose_connection_drops_before_the_answer_is_sent_once_and
     assert [line.split()[0] for line in server.requests] == ["GET", method]
 
 
-async def test_a_read_whose_kept_alive_connection_drops_is_asked_once_more() -> None:
-    server = _Server([_json("200 OK"), None, _json("200 OK", b'{"kind": "ConfigMap"}')])
+@pytest.mark.parametrize("drop", [None, "reset"], ids=["closed", "reset"])
+async def test_a_read_whose_kept_alive_connection_drops_is_asked_once_more(drop: str | None) -> None:
+    server = _Server([_json("200 OK"), drop, _json("200 OK", b'{"kind": "ConfigMap"}')])
     async with server as api:
         await api.request("GET", "/api/v1/namespaces/d/configmaps")
         assert (await api.get(kube.CONFIG_MAP, "x", "d"))["kind"] == "ConfigMap"
@@ -154,6 +165,13 @@ async def test_a_redirect_is_an_error_naming_its_status_and_is_not_followed() ->
             await api.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "d"}})
         assert refused.value.status == 302
     assert server.requests == ["POST /api/v1/namespaces/d/configmaps HTTP/1.1"]
+
+
+async def test_an_answer_that_is_not_the_json_it_says_is_an_api_error_naming_it() -> None:
+    async with _Server([_json("200 OK", b"{not json")]) as api:
+        with pytest.raises(kube.ApiError) as failed:
+            await api.get(kube.CONFIG_MAP, "x", "d")
+        assert failed.value.reason == "InvalidResponse" and "not the JSON it says it is" in failed.value.message
 
 
 async def test_a_closed_client_sends_nothing() -> None:
@@ -170,7 +188,17 @@ async def test_a_closed_client_sends_nothing() -> None:
     ({"HTTPS_PROXY": "http://proxy:3128"}, "http://proxy:3128"),
     ({"https_proxy": "http://proxy:3128", "NO_PROXY": "api.example,10.0.0.0/8"}, None),
     ({"HTTP_PROXY": "http://proxy:3128"}, None),  # the API server is https: only HTTPS_PROXY applies
-], ids=["none", "https-proxy", "no-proxy", "http-only"])
+    ({"HTTPS_PROXY": "proxy:3128"}, "http://proxy:3128"),  # no scheme: http://, as httpx and Go read it
+    ({"https_proxy": "http://lower:1", "HTTPS_PROXY": "http://upper:1"}, "http://lower:1"),
+    ({"HTTPS_PROXY": "http://upper:1", "https_proxy": "http://lower:1"}, "http://lower:1"),
+    ({"HTTPS_PROXY": "http://proxy:1", "NO_PROXY": "api.example", "no_proxy": ""}, "http://proxy:1"),
+], ids=["none", "https-proxy", "no-proxy", "http-only", "no-scheme", "lowercase-wins", "lowercase-wins-either-order",
+        "empty-lowercase-no-proxy-wins"])
 def test_the_proxy_is_read_from_the_environment_as_kubectl_reads_it(environ: dict[str, str],
                                                                      expected: str | None) -> None:
     assert proxy_for("https://api.example:6443", environ) == expected
+
+
+def test_no_proxy_names_an_ipv6_api_server_without_its_brackets() -> None:
+    assert proxy_for("https://[::1]:6443", {"HTTPS_PROXY": "http://proxy:1", "NO_PROXY": "::1"}) is None
+    assert proxy_for("https://[::1]:6443", {"HTTPS_PROXY": "http://proxy:1"}) == "http://proxy:1"

@@ -78,7 +78,11 @@ def _result(answer: _Answer) -> dict[str, Any]:
         return {}
     if not answer.content_type.startswith("application/json"):
         return {"text": answer.text}
-    parsed = json.loads(answer.body)
+    try:
+        parsed = json.loads(answer.body)
+    except ValueError as error:
+        raise ApiError(answer.status, "InvalidResponse", f"the API server's answer is not the JSON it says it is: "
+                       f"{error}") from None
     return parsed if isinstance(parsed, dict) else {"items": parsed}
 
 
@@ -247,18 +251,24 @@ def _lines(buffer: bytearray, chunk: bytes) -> list[bytes]:
 
 
 def proxy_for(server: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """The proxy to reach `server` through, from HTTPS_PROXY / HTTP_PROXY and NO_PROXY as kubectl reads them (None:
-    connect directly)."""
+    """The proxy to reach `server` through, from HTTPS_PROXY / HTTP_PROXY and NO_PROXY as httpx read them before
+    (lowercase names first; a proxy without a scheme is http://; NO_PROXY names hosts, domains, `*` and addresses,
+    not CIDR ranges). None: connect directly."""
+    import os
     import urllib.request
 
-    proxies = (urllib.request.getproxies_environment() if environ is None else
-               {key.lower()[:-len("_proxy")]: value for key, value in environ.items()
-                if key.lower().endswith("_proxy") and value})
+    source = os.environ if environ is None else environ
+    proxies: dict[str, str] = {}
+    for key, value in sorted(source.items(), key=lambda item: item[0].islower()):  # lowercase last: it wins
+        if key.lower().endswith("_proxy"):
+            proxies[key.lower()[:-len("_proxy")]] = value
+    proxies = {scheme: value for scheme, value in proxies.items() if value}
     parts = urlsplit(server)
     proxy = proxies.get(parts.scheme.lower())
-    if not proxy or urllib.request.proxy_bypass_environment(parts.netloc, proxies):
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")  # without an IPv6 address's brackets
+    if not proxy or urllib.request.proxy_bypass_environment(host, proxies):
         return None
-    return proxy
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 @functools.cache
@@ -323,10 +333,14 @@ class AsyncKube(_Base):
             # The system's resolver (as httpx used), not c-ares: kubeconfig host names resolve as for kubectl.
             connector = _connector_class()(self, limit=self._max_connections, ssl=self._ssl if self._ssl else True,
                                            keepalive_timeout=KEEPALIVE_SECONDS, resolver=aiohttp.ThreadedResolver())
-            # A request (not a watch) ends within four timeouts, however slowly its body is written or read.
+            # A request (not a watch) ends within four timeouts (eight for a GET asked twice), however slowly its body
+            # is written or read.
             self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
                 total=4 * self._timeout, connect=self._timeout, sock_connect=self._timeout,
                 sock_read=self._timeout))
+            if not hasattr(self._session, "_retry_connection"):
+                raise RuntimeError(f"aiohttp {aiohttp.__version__} has no _retry_connection: this client cannot keep "
+                                   "it from sending a write twice; use a version of aiohttp that has it")
             self._session._retry_connection = False  # see the class's docstring; aiohttp's own test client does so
             self._session_loop = loop
         return self._session
@@ -360,9 +374,11 @@ class AsyncKube(_Base):
                     answer = _Answer(response.status, response.reason or "",
                                      response.headers.get("Content-Type", ""), await response.read())
                 break
-            except aiohttp.ServerDisconnectedError as error:
+            except aiohttp.ClientConnectorError as error:
+                raise _unreachable(method, path, error) from error
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
                 if method == "GET" and attempt == 1:
-                    continue  # a kept-alive connection closed under the request: a read is safe to repeat
+                    continue  # a kept-alive connection closed or reset under the request: a read is safe to repeat
                 raise _unreachable(method, path, error) from error
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
                 raise _unreachable(method, path, error) from error

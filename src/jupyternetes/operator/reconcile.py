@@ -450,7 +450,8 @@ class Reconciler:
         uid = instance["metadata"]["uid"]
         written = self._progress_written.get(key)
         progress_written = written[1] if written is not None and written[0] == uid else 0
-        if self.settings.status_settle_seconds > 0 and status_mod.can_wait(previous, new):
+        progress = self.settings.status_settle_seconds > 0 and status_mod.can_wait(previous, new)
+        if progress:
             # Progress on the way to Ready waits a moment, so that it is written together with what comes next
             # (in a storm, usually Ready itself): one status write per start instead of two, and after the first,
             # progress waits longer still.
@@ -462,9 +463,6 @@ class Reconciler:
             if left > 0:
                 work.requeue_after = min(work.requeue_after or left, left)
                 return
-            self._progress_written[key] = (uid, progress_written + 1)
-        else:
-            self._progress_written.pop(key, None)
         self._held.pop(key, None)
         self._transition_events(instance, previous, new)
         try:
@@ -489,6 +487,11 @@ class Reconciler:
             if work.problem is None:
                 work.problem = Problem(status_mod.REASON_API_ERROR, f"writing status: {error.message}", True)
             return
+        # Counted once written: a progress write that failed does not make the next one wait longer.
+        if progress:
+            self._progress_written[key] = (uid, progress_written + 1)
+        else:
+            self._progress_written.pop(key, None)
         self.cache.put_instance_if_newer(updated)
 
     def _record_made(self, instance: dict[str, Any], work: _Pass) -> None:
