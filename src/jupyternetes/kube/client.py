@@ -298,6 +298,41 @@ def _connector_class() -> type[aiohttp.TCPConnector]:
     return FencedConnector
 
 
+@functools.cache
+def _fenced_body_class() -> type[Any]:
+    import aiohttp.payload
+
+    class FencedBody(aiohttp.payload.BytesPayload):
+        """A write's body that asks `check` once more as its first bytes are written. On Python before 3.12 aiohttp
+        keeps a request's headers back and writes them with the body, from a task of its own that the event loop may
+        run many callbacks later: a check made before that (when the connection was had) leaves a window in which a
+        replica frozen and resumed still sends. Here the check and the write of the headers are one step."""
+
+        refused: BaseException | None = None
+
+        def __init__(self, value: bytes, check: Callable[[str, str], None], method: str, path: str) -> None:
+            super().__init__(value)
+            self._check = (check, method, path)
+
+        def _fence(self) -> None:
+            check, method, path = self._check
+            try:
+                check(method, path)
+            except BaseException as error:
+                self.refused = error
+                raise
+
+        async def write(self, writer: Any) -> None:
+            self._fence()
+            await super().write(writer)
+
+        async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+            self._fence()
+            await super().write_with_length(writer, content_length)
+
+    return FencedBody
+
+
 class AsyncKube(_Base):
     """Asynchronous client, for the operator, the webhook and the spawner. Its connections belong to the event loop
     that first used them; used from another loop (tests run several), it opens new ones there. After `aclose()` it
@@ -367,17 +402,24 @@ class AsyncKube(_Base):
         headers = self._headers(content_type if content is not None else None)
         query = _query(params)
         http = self._http()
+        data: Any = content
+        if content is not None and self.before_write is not None and method not in ("GET", "HEAD"):
+            data = _fenced_body_class()(content, self.before_write, method, path)
         for attempt in (1, 2):
             try:
-                async with http.request(method, self._server + path, params=query, data=content, headers=headers,
+                async with http.request(method, self._server + path, params=query, data=data, headers=headers,
                                         allow_redirects=False, proxy=self._proxy) as response:
                     answer = _Answer(response.status, response.reason or "",
                                      response.headers.get("Content-Type", ""), await response.read())
                 break
             except aiohttp.ClientConnectorError as error:
                 raise _unreachable(method, path, error) from error
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
-                if method == "GET" and attempt == 1:
+            except aiohttp.ClientConnectionError as error:
+                refused = getattr(data, "refused", None)
+                if refused is not None:
+                    raise refused from None  # the fence, as the body was about to be written: nothing was sent
+                if method == "GET" and attempt == 1 and isinstance(error, (aiohttp.ServerDisconnectedError,
+                                                                             aiohttp.ClientOSError)):
                     continue  # a kept-alive connection closed or reset under the request: a read is safe to repeat
                 raise _unreachable(method, path, error) from error
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
