@@ -55,6 +55,11 @@ def _answer(response: httpx.Response) -> _Answer:
                    response.content)
 
 
+async def _read_answer(response: aiohttp.ClientResponse) -> _Answer:
+    return _Answer(response.status, response.reason or "", response.headers.get("Content-Type", ""),
+                   await response.read())
+
+
 def _error_from(answer: _Answer) -> ApiError:
     body: dict[str, Any] = {}
     with contextlib.suppress(ValueError):
@@ -409,8 +414,7 @@ class AsyncKube(_Base):
             try:
                 async with http.request(method, self._server + path, params=query, data=data, headers=headers,
                                         allow_redirects=False, proxy=self._proxy) as response:
-                    answer = _Answer(response.status, response.reason or "",
-                                     response.headers.get("Content-Type", ""), await response.read())
+                    answer = await _read_answer(response)
                 break
             except aiohttp.ClientConnectorError as error:
                 raise _unreachable(method, path, error) from error
@@ -486,8 +490,7 @@ class AsyncKube(_Base):
                                         timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout,
                                                                       sock_read=timeout + 10)) as response:
                 if response.status >= 300:
-                    raise _error_from(_Answer(response.status, response.reason or "",
-                                              response.headers.get("Content-Type", ""), await response.read()))
+                    raise _error_from(await _read_answer(response))
                 buffer = bytearray()
                 async for chunk in response.content.iter_any():
                     for line in _lines(buffer, chunk):
