@@ -7,9 +7,12 @@ Jupyternetes spawner (instances in `default`, the hub's identity allowed nothing
 hub). Both ask for the same thing: a notebook pod with a 1 GiB PVC. The kubelet stand-in answers HTTP on every pod's
 port (`--mode respond`), so what is measured is the path from the hub to a running, reachable pod.
 
-For N users at once (100, then 500): time until every server is ready, failures, and the hub process's CPU time.
+For N users at once (100, then 500): time until every server is ready, failures, the hub process's CPU time and
+every process's. Jupyternetes' storm of each size runs first, or KubeSpawner's with `--kubespawner-first`. With
+`--apiserver-profile FILE`, Go's CPU profile of the API server over the first seconds of each storm is written to
+FILE-<hub>-<n> (read it with `go tool pprof -top`).
 
-Run: .venv/bin/python benchmarks/spawner_bench.py [--users 100 500]
+Run: .venv/bin/python benchmarks/spawner_bench.py [--users 100 500] [--kubespawner-first]
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from report import components_cpu, cpu_seconds, cpu_spent, emit
 
 from jupyternetes import kube, pki
 from jupyternetes.dev import cluster as cluster_mod
-from jupyternetes.dev import components
+from jupyternetes.dev import components, toolchain
 
 KUBESPAWNER_NAMESPACE = "kubespawner"
 IMAGE = "quay.io/jupyter/base-notebook:2026-11-16"
@@ -83,8 +86,18 @@ def _kubespawner_identity(local: cluster_mod.LocalCluster) -> Path:
 
 
 
+def _apiserver_profile(local: cluster_mod.LocalCluster, output: Path, seconds: int) -> subprocess.Popen[bytes]:
+    """Go's CPU profile of the API server for the next `seconds` (read with `go tool pprof -top OUTPUT`)."""
+    kubectl = toolchain.TOOLS["kubectl"].path
+    with output.open("wb") as sink:
+        return subprocess.Popen([str(kubectl), "--kubeconfig", str(local.kubeconfig(cluster_mod.ADMIN)), "get",
+                                 "--raw", f"/debug/pprof/profile?seconds={seconds}"], stdout=sink,
+                                stderr=subprocess.DEVNULL)
+
+
 async def _storm(hub: components.Hub, users: list[str], timeout: float, profile: Path | None = None,
-                 processes: dict[str, int] | None = None) -> dict[str, Any]:
+                 processes: dict[str, int] | None = None,
+                 apiserver: tuple[cluster_mod.LocalCluster, Path, int] | None = None) -> dict[str, Any]:
     headers = {"Authorization": f"token {hub.token}"}
     # One connection per user, as a class of browsers has: a smaller pool would queue the start requests in this
     # client and send them to the hub in waves (each waits for an answer, up to the hub's slow_spawn_timeout). Idle
@@ -102,6 +115,7 @@ async def _storm(hub: components.Hub, users: list[str], timeout: float, profile:
             profiler = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
                                          "--nonblocking", "--output", str(profile)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        apiserver_profiler = _apiserver_profile(*apiserver) if apiserver is not None else None
         started = time.monotonic()
         responses = await asyncio.gather(*(api.post(f"/users/{u}/server") for u in users), return_exceptions=True)
         # A start the hub refused, or whose request it dropped (counted as failed, with the error kept).
@@ -126,6 +140,8 @@ async def _storm(hub: components.Hub, users: list[str], timeout: float, profile:
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
+        if apiserver_profiler is not None:
+            apiserver_profiler.wait(timeout=apiserver[2] + 60)  # type: ignore[index]
         await asyncio.gather(*(api.delete(f"/users/{u}/server") for u in users))
     return {"users": len(users), "all_ready_s": round(elapsed, 1) if len(ready) == len(users) else None,
             "elapsed_s": round(elapsed, 1),
@@ -145,8 +161,10 @@ async def _drained(local: cluster_mod.LocalCluster) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "users": args.users}
-    config = cluster_mod.ClusterConfig(pod_cidr_prefix="127.3", nodes=4)
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "users": args.users,
+                               "order": "kubespawner first" if args.kubespawner_first else "jupyternetes first"}
+    config = cluster_mod.ClusterConfig(pod_cidr_prefix="127.3", nodes=4,
+                                       apiserver_profiling=args.apiserver_profile is not None)
     local = cluster_mod.LocalCluster(Path(tempfile.mkdtemp(prefix="jupyternetes-bench-")), config)
     local.start()
     try:
@@ -160,11 +178,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             local, name="hub-kubespawner", extra=KUBESPAWNER, start_timeout=600,
             env={"KUBECONFIG": str(_kubespawner_identity(local))})
         for count in args.users:
-            for label, hub in (("jupyternetes", jupyternetes_hub), ("kubespawner", kubespawner_hub)):
+            hubs = [("jupyternetes", jupyternetes_hub), ("kubespawner", kubespawner_hub)]
+            for label, hub in (hubs[::-1] if args.kubespawner_first else hubs):
                 users = [f"{label[:4]}-{count}-{i:04d}" for i in range(count)]
                 profile = args.profile.with_name(f"{args.profile.name}-{label}-{count}") if args.profile else None
                 processes = {p.name: p.popen.pid for p in local.processes if p.popen is not None}
-                results[f"{label}_{count}"] = await _storm(hub, users, args.timeout, profile, processes)
+                apiserver = ((local, args.apiserver_profile.with_name(f"{args.apiserver_profile.name}-{label}-{count}"),
+                              args.apiserver_profile_seconds) if args.apiserver_profile else None)
+                results[f"{label}_{count}"] = await _storm(hub, users, args.timeout, profile, processes, apiserver)
                 print(json.dumps(results), flush=True)
                 await _drained(local)
     finally:
@@ -182,6 +203,12 @@ def main() -> int:
     parser.add_argument("--output", type=Path)
     parser.add_argument("--keep-logs", type=Path, help="copy every component's log to this directory at the end")
     parser.add_argument("--profile", type=Path, help="write py-spy's collapsed stacks of each hub to PROFILE-<hub>-<n>")
+    parser.add_argument("--kubespawner-first", action="store_true",
+                        help="run KubeSpawner's storm of each size before Jupyternetes' (to see what the order costs)")
+    parser.add_argument("--apiserver-profile", type=Path,
+                        help="write Go's CPU profile of the API server during each storm to PROFILE-<hub>-<n>")
+    parser.add_argument("--apiserver-profile-seconds", type=int, default=30,
+                        help="how much of each storm the API server's profile covers, from its start")
     args = parser.parse_args()
     return emit(asyncio.run(run(args)), args.output)
 

@@ -183,6 +183,9 @@ class ClusterConfig:
     #: Prepare the API server for a real kubelet (`jupyternetes.dev.node`): it verifies the kubelet's serving
     #: certificate and reaches it by InternalIP for logs and exec.
     real_node: bool = False
+    #: Serve Go's profiler on the API server (`/debug/pprof/`, for the admin identity), for benchmarks that look into
+    #: where the API server's time goes.
+    apiserver_profiling: bool = False
 
 
 @dataclass
@@ -377,7 +380,7 @@ class LocalCluster:
                 f"--service-account-signing-key-file={d / 'sa.key'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
-                "--profiling=false",
+                f"--profiling={'true' if self.config.apiserver_profiling else 'false'}",
                 "--endpoint-reconciler-type=none",
                 f"--audit-policy-file={self._audit_policy()}",
                 f"--audit-log-path={self.audit_log}",
