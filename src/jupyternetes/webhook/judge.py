@@ -174,7 +174,9 @@ class Judge:
                                     active_deadline_seconds=sessions.limit(self.data.config, namespace, name))
 
     def _ask_policies(self, document: dict[str, Any]) -> asyncio.Task[list[PolicyViolation]]:
-        """Start the policy query now, so OPA evaluates on the other core while the Python checks run."""
+        """The policy query, as a task. It starts when the caller next waits: on Python 3.11, whose tasks do not start
+        eagerly, that is after the Python checks that follow. Letting it start first (two turns of the event loop) made
+        no difference that could be measured (docs/benchmarks.md, 2026-12-06), so it is not done."""
         return asyncio.ensure_future(self.engine.violations(document))
 
     async def _policies(self, verdict: Verdict, query: asyncio.Task[list[PolicyViolation]]) -> None:
