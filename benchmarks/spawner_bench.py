@@ -140,8 +140,8 @@ async def _storm(hub: components.Hub, users: list[str], timeout: float, profile:
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
-        if apiserver_profiler is not None:
-            apiserver_profiler.wait(timeout=apiserver[2] + 60)  # type: ignore[index]
+        if apiserver is not None and apiserver_profiler is not None:
+            apiserver_profiler.wait(timeout=apiserver[2] + 60)  # the profile ends `seconds` after the storm began
         await asyncio.gather(*(api.delete(f"/users/{u}/server") for u in users))
     return {"users": len(users), "all_ready_s": round(elapsed, 1) if len(ready) == len(users) else None,
             "elapsed_s": round(elapsed, 1),
