@@ -61,6 +61,34 @@ async def test_a_watch_delivers_an_event_larger_than_a_read_of_the_socket(cluste
         await api.delete(kube.CONFIG_MAP, name, "default")
 
 
+@pytest.mark.cluster
+async def test_waiting_for_one_of_the_clients_own_connections_is_not_the_servers_timeout(
+    cluster: LocalCluster
+) -> None:
+    """Found by 10,000 users through JupyterHub: with every one of the hub's connections busy creating instances, a
+    read waited longer than the client's timeout for one of them, and aiohttp counted that wait as the server's: the
+    read failed as `Unreachable` (connection timeout) and hundreds of starts with it. Here the only connection is held
+    by a watch for three times the timeout; a read made meanwhile waits for it, and then succeeds."""
+    api = kube.AsyncKube(kube.KubeConfig.from_file(cluster.kubeconfig("admin")), timeout=1, max_connections=1)
+    try:
+        version = (await api.list(kube.CONFIG_MAP, "default"))["metadata"]["resourceVersion"]
+
+        async def hold() -> None:
+            async for _ in api.watch(kube.CONFIG_MAP, "default", timeout=3, resourceVersion=version,
+                                     fieldSelector="metadata.name=nothing-by-this-name"):
+                pass
+
+        holding = asyncio.ensure_future(hold())
+        await asyncio.sleep(0.5)
+        assert not holding.done()
+        listed = await api.list(kube.CONFIG_MAP, "default")
+        assert listed["kind"] == "ConfigMapList"
+        assert holding.done()  # the read had to wait for the watch's connection, past the client's timeout
+        await holding
+    finally:
+        await api.aclose()
+
+
 async def test_a_server_that_is_not_there_is_unreachable_with_the_request_named() -> None:
     api = kube.AsyncKube(kube.KubeConfig(server="https://127.0.0.1:1", insecure=True), timeout=5)
     try:

@@ -282,8 +282,8 @@ def _connector_class() -> type[aiohttp.TCPConnector]:
 
     class FencedConnector(aiohttp.TCPConnector):
         """Asks the client's `before_write` again once a write has its connection, just before a byte of it is
-        written: a request can wait for a pooled connection long enough for the process to be paused and the lease
-        to lapse. A refused write gives its connection back unused."""
+        written: a request can wait for one of the client's connections long enough for the process to be paused and
+        the lease to lapse. A refused write gives its connection back unused."""
 
         def __init__(self, client: AsyncKube, **options: Any) -> None:
             super().__init__(**options)
@@ -361,6 +361,8 @@ class AsyncKube(_Base):
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        #: One permit per connection: a request or watch waits here for one before aiohttp sees it (see `_http`).
+        self._slots: asyncio.Semaphore | None = None
         self._closed = False
 
     def _http(self) -> aiohttp.ClientSession:
@@ -383,7 +385,17 @@ class AsyncKube(_Base):
                                    "it from sending a write twice; use a version of aiohttp that has it")
             self._session._retry_connection = False  # see the class's docstring; aiohttp's own test client does so
             self._session_loop = loop
+            # aiohttp counts the wait for a pooled connection in the request's connect timeout. With every connection
+            # busy (a hub creating thousands of instances), a request that merely waited its turn failed as the
+            # server's timeout. Requests wait for a permit here instead, as long as it takes, so aiohttp always has a
+            # connection for them and its timeouts measure the server alone.
+            self._slots = asyncio.Semaphore(self._max_connections)
         return self._session
+
+    def _slot(self) -> asyncio.Semaphore:
+        """The permit to take before a request or watch (after `_http`, which makes it with the session)."""
+        assert self._slots is not None
+        return self._slots
 
     async def aclose(self) -> None:
         self._closed = True
@@ -412,8 +424,9 @@ class AsyncKube(_Base):
             data = _fenced_body_class()(content, self.before_write, method, path)
         for attempt in (1, 2):
             try:
-                async with http.request(method, self._server + path, params=query, data=data, headers=headers,
-                                        allow_redirects=False, proxy=self._proxy) as response:
+                async with self._slot(), http.request(method, self._server + path, params=query, data=data,
+                                                      headers=headers, allow_redirects=False,
+                                                      proxy=self._proxy) as response:
                     answer = await _read_answer(response)
                 break
             except aiohttp.ClientConnectorError as error:
@@ -484,11 +497,12 @@ class AsyncKube(_Base):
         params = {"watch": True, "allowWatchBookmarks": True, "timeoutSeconds": int(timeout), **params}
         path = rt.path(namespace)
         headers = self._headers()
+        http = self._http()
         try:
-            async with self._http().get(self._server + path, params=_query(params), headers=headers,
-                                        allow_redirects=False, proxy=self._proxy,
-                                        timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout,
-                                                                      sock_read=timeout + 10)) as response:
+            async with self._slot(), http.get(self._server + path, params=_query(params), headers=headers,
+                                              allow_redirects=False, proxy=self._proxy,
+                                              timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout,
+                                                                            sock_read=timeout + 10)) as response:
                 if response.status >= 300:
                     raise _error_from(await _read_answer(response))
                 buffer = bytearray()
