@@ -56,7 +56,7 @@ c.KubeSpawner.volume_mounts = [{{"name": "home", "mountPath": "/home/jovyan"}}]
 """
 
 
-def _kubespawner_identity(local: cluster_mod.LocalCluster) -> Path:
+def kubespawner_identity(local: cluster_mod.LocalCluster) -> Path:
     """A service account with the hub Role Zero to JupyterHub gives KubeSpawner, and a kubeconfig for it."""
     rules = [{"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims", "secrets", "services"],
               "verbs": ["get", "watch", "list", "create", "delete"]},
@@ -176,7 +176,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         jupyternetes_hub = components.start_hub(local, name="hub-jupyternetes", extra=COMMON, start_timeout=600)
         kubespawner_hub = components.start_hub(
             local, name="hub-kubespawner", extra=KUBESPAWNER, start_timeout=600,
-            env={"KUBECONFIG": str(_kubespawner_identity(local))})
+            env={"KUBECONFIG": str(kubespawner_identity(local))})
         for count in args.users:
             hubs = [("jupyternetes", jupyternetes_hub), ("kubespawner", kubespawner_hub)]
             for label, hub in (hubs[::-1] if args.kubespawner_first else hubs):

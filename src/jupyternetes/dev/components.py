@@ -187,11 +187,14 @@ def start_operator(local: cluster.LocalCluster, name: str = "operator", **settin
     return process
 
 
-def start_kubelet(local: cluster.LocalCluster, mode: str = "singleuser") -> cluster.Process:
-    """The kubelet stand-in that runs Running pods with loopback IPs as local processes."""
-    return local.spawn(f"kubelet-{mode}", [sys.executable, "-m", "jupyternetes.dev.kubelet",
-                                           f"--kubeconfig={local.kubeconfig(cluster.ADMIN)}",
-                                           f"--state-dir={local.state_dir}", f"--mode={mode}"])
+def start_kubelet(local: cluster.LocalCluster, mode: str = "singleuser",
+                  namespace: str | None = None) -> cluster.Process:
+    """The kubelet stand-in that runs Running pods with loopback IPs as local processes (only `namespace`'s, if
+    given)."""
+    name, only = (f"kubelet-{mode}-{namespace}", [f"--namespace={namespace}"]) if namespace else (f"kubelet-{mode}", [])
+    return local.spawn(name, [sys.executable, "-m", "jupyternetes.dev.kubelet",
+                              f"--kubeconfig={local.kubeconfig(cluster.ADMIN)}",
+                              f"--state-dir={local.state_dir}", f"--mode={mode}", *only])
 
 
 @dataclass

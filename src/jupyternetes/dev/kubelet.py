@@ -267,10 +267,10 @@ class Kubelet:
             await self._stop(key)
 
 
-async def run(kubeconfig: Path, state_dir: Path, mode: str) -> None:
+async def run(kubeconfig: Path, state_dir: Path, mode: str, namespace: str | None = None) -> None:
     api = kube.AsyncKube(kube.KubeConfig.from_file(kubeconfig))
     kubelet = Kubelet(api, state_dir, mode)
-    reflector = kube.Reflector(api, kube.POD, on_change=kubelet.on_change)
+    reflector = kube.Reflector(api, kube.POD, namespace, on_change=kubelet.on_change)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -287,10 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", type=Path, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--mode", choices=("singleuser", "respond"), default="singleuser")
+    parser.add_argument("--namespace", help="only this namespace's pods (all namespaces when not given); a benchmark "
+                        "runs one stand-in per namespace when one process would need more open files than it may have")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(run(args.kubeconfig, args.state_dir, args.mode))
+    asyncio.run(run(args.kubeconfig, args.state_dir, args.mode, args.namespace))
     return 0
 
 
