@@ -7,13 +7,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+import yaml
+
 from jupyternetes import kube, naming
 from jupyternetes.dev import components
-from jupyternetes.dev.cluster import ADMIN, HUB, LocalCluster
+from jupyternetes.dev.cluster import ADMIN, HUB, LocalCluster, free_port
 from jupyternetes.spawner import SpawnError
 from tests.spawner.mock import spawner
 from tests.support.stacks import Stack
@@ -174,3 +178,68 @@ async def test_a_hub_with_more_rbac_than_it_needs_is_refused_until_it_is_narrowe
     narrowed = _spawner(cluster, "wide", privileges_recheck_seconds=0)
     await narrowed.start()
     await narrowed.stop()
+
+
+async def _forward(listen: int, host: str, port: int) -> asyncio.Server:
+    """A plain TCP relay from 127.0.0.1:`listen` to the API server (TLS passes through it untouched)."""
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    return await asyncio.start_server(relay, "127.0.0.1", listen)
+
+
+async def test_a_start_waits_out_an_api_server_it_cannot_reach_for_a_moment(
+    cluster: LocalCluster, provisioning: Stack, tmp_path: Path
+) -> None:
+    """Found by 10,000 users through JupyterHub: one failed read of the hub's permissions (shared by every start
+    waiting on it) refused hundreds of starts at once. The reads a start depends on, and the create, are now asked
+    again for `api_retry_seconds`. Here the hub's API server address answers nothing for its first 1.5 s; a start
+    made then (its entitlements and permissions never read before, at that address) waits, and succeeds."""
+    document = yaml.safe_load(cluster.kubeconfig(HUB).read_text())
+    real = urlsplit(document["clusters"][0]["cluster"]["server"])
+    listen = free_port()
+    document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{listen}"
+    kubeconfig = tmp_path / "kubeconfig-hub-late"
+    kubeconfig.write_text(yaml.safe_dump(document))
+
+    async def open_later() -> asyncio.Server:
+        await asyncio.sleep(1.5)
+        return await _forward(listen, real.hostname or "127.0.0.1", real.port or 443)
+
+    late = asyncio.ensure_future(open_later())
+    s = _spawner(cluster, "late-api", kubeconfig=str(kubeconfig))
+    try:
+        url = await s.start()
+        assert url.startswith("http://")
+        assert late.done()  # the start was made before anything answered at that address
+        await s.stop()
+    finally:
+        (await late).close()
+        await s._api().aclose()
+
+
+async def test_with_no_retries_an_api_server_it_cannot_reach_refuses_the_start_at_once(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    document = yaml.safe_load(cluster.kubeconfig(HUB).read_text())
+    document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"
+    kubeconfig = tmp_path / "kubeconfig-hub-nowhere"
+    kubeconfig.write_text(yaml.safe_dump(document))
+    s = _spawner(cluster, "no-api", kubeconfig=str(kubeconfig), api_retry_seconds=0)
+    try:
+        with pytest.raises(SpawnError) as refused:
+            await s.start()
+        assert "cannot tell which servers you may start" in refused.value.jupyterhub_message  # type: ignore[attr-defined]
+    finally:
+        await s._api().aclose()

@@ -9,7 +9,7 @@ from tests.spawner.mock import spawner
 
 OURS = ["kubeconfig", "namespace", "hub_namespace", "template", "template_namespace", "profile_list", "variables",
         "name_prefix", "operator_public_key", "sealed_env", "refuse_wide_rbac", "server_networks",
-        "privileges_recheck_seconds"]
+        "privileges_recheck_seconds", "api_retry_seconds"]
 
 
 def test_registered_under_the_jupyterhub_spawners_entry_point() -> None:
@@ -40,3 +40,4 @@ def test_defaults() -> None:
     assert s.refuse_wide_rbac is True
     assert s.server_networks == []
     assert s.privileges_recheck_seconds == 60.0
+    assert s.api_retry_seconds == 30.0

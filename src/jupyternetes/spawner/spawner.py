@@ -32,6 +32,8 @@ T = TypeVar("T")
 #: Where the shipped hub page templates are: `c.JupyterHub.template_paths = [TEMPLATES]` shows users why their
 #: server stopped (the session limit, for example) on the "server not running" page.
 TEMPLATES: Final = str(Path(__file__).parent / "templates")
+#: API answers that may pass if asked again (see `api_retry_seconds`), besides no answer at all.
+TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 #: The key of the entitlements ConfigMap that holds the rules (a JSON list, policy data `entitlements.rules`).
 ENTITLEMENTS_KEY: Final = "rules.json"
 
@@ -243,6 +245,15 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         `c.JupyternetesSpawner.privileges_recheck_seconds = 60`""",
     ).tag(config=True)
 
+    api_retry_seconds = Float(
+        30.0,
+        help="""How long a read the start depends on (the hub's permissions, the entitlements) and the creation of
+        the instance are tried again, with a growing pause, when the API server cannot be reached or answers that it
+        is busy or failing (429 or 5xx), before the start is refused. Under a large start, one such answer would
+        otherwise refuse every start waiting on the same read. Zero: refuse at the first.
+        `c.JupyternetesSpawner.api_retry_seconds = 30`""",
+    ).tag(config=True)
+
     entitlements_configmap = Unicode(
         "jupyternetes-entitlements",
         help="""ConfigMap in `namespace` with the security officers' entitlements (which users and groups may use
@@ -329,6 +340,22 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
                                      else None)
         return cast(T, await asyncio.shield(future))
 
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """`call()`, asked again for up to `api_retry_seconds` while it fails in a way that may pass (the API server
+        unreachable, or answering 429 or 5xx); any other error, or the last, is raised."""
+        deadline = time.monotonic() + self.api_retry_seconds
+        pause = 0.5
+        while True:
+            try:
+                return await call()
+            except kube.ApiError as error:
+                passing = isinstance(error, kube.Unreachable) or error.status in TRANSIENT_STATUSES
+                if not passing or time.monotonic() + pause > deadline:
+                    raise
+                self.log.warning("%s failed, trying again in %.1f s: %s", what, pause, error)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 8.0)
+
     def _watcher(self) -> InstanceWatcher:
         return InstanceWatcher.shared(self._api(), self.instance_namespace or self.namespace)
 
@@ -363,8 +390,9 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             return cached[1]
         where = f"ConfigMap {self.namespace}/{self.entitlements_configmap}"
         try:
-            body = await self._shared(("entitlements", *key), lambda: self._api().get(
-                kube.CONFIG_MAP, self.entitlements_configmap, self.namespace))
+            body = await self._shared(("entitlements", *key), lambda: self._retrying(
+                f"reading the entitlements in {where}", lambda: self._api().get(
+                    kube.CONFIG_MAP, self.entitlements_configmap, self.namespace)))
         except kube.NotFound:
             rules = None
         except kube.ApiError as error:
@@ -496,7 +524,14 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         if not self.refuse_wide_rbac or (checked is not None and
                                          time.monotonic() - checked < self.privileges_recheck_seconds):
             return
-        wide = await self._shared(("privileges", *key), lambda: privileges.excess(api, namespace))
+        try:
+            wide = await self._shared(("privileges", *key), lambda: self._retrying(
+                f"asking the API server what the hub may do in namespace {namespace}",
+                lambda: privileges.excess(api, namespace)))
+        except kube.ApiError as error:
+            self.log.error("cannot ask the API server what the hub may do in namespace %s: %s", namespace, error)
+            raise SpawnError("Your server could not start: this hub could not reach Kubernetes to check its own "
+                             "permissions. Try again in a moment; if this persists, ask your administrator.") from None
         if wide:
             self.log.error("the hub's Kubernetes identity may %s in namespace %s, which a breached hub could use to "
                            "read servers' tokens; narrow its RBAC (Zero to JupyterHub: rbac.create: false), or set "
@@ -516,7 +551,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         watcher = InstanceWatcher.shared(api, namespace)
         try:
             try:
-                created = await api.create(body)
+                # A create asked again may meet its own first try (the answer was lost): a Conflict, handled below.
+                created = await self._retrying(f"creating instance {namespace}/{name}", lambda: api.create(body))
             except kube.Conflict:
                 # Left over from a spawn that did not finish (or a hub that crashed): it holds an old token. It is
                 # replaced only if it is this very server's; another's is never touched.
@@ -527,6 +563,13 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
                 created = await api.create(body)
         except kube.Forbidden as error:
             raise SpawnError(f"Your server could not start: {error.message}") from error
+        except kube.ApiError as error:
+            if not (isinstance(error, kube.Unreachable) or error.status in TRANSIENT_STATUSES):
+                raise
+            self.log.error("cannot create instance %s/%s for %s: %s", namespace, name, self._log_name, error)
+            raise SpawnError("Your server could not start: Kubernetes did not take the request in "
+                             f"{self.api_retry_seconds:g} seconds ({error.message}). Try again in a moment; if this "
+                             "persists, ask your administrator.") from None
         uid = created["metadata"]["uid"]
         # Only now is the instance this spawner's to stop (JupyterHub stops a server whose start failed).
         self.instance_name, self.instance_namespace, self.instance_uid = name, namespace, uid
