@@ -1,19 +1,23 @@
 """Ten thousand users through JupyterHub, on kwok's fake nodes: the Jupyternetes spawner (with the webhook, OPA and the
 operator) beside KubeSpawner as the baseline, same control plane, same run.
 
-Each side's hub is asked to start N servers (10,000 by default), N users pressing Start over as few connections as a
-large site's front door has (`--connections`, 500 by default: each start request holds one until the hub answers,
-after at most its `slow_spawn_timeout`, so the rest queue in this client and reach the hub as those answer; the spawns
-the hub has accepted go on in the background, so more than 500 are under way at once). What is
-measured on each side:
+Each side's hub is asked to start N servers (10,000 by default): N users pressing Start at a steady rate (`--rate`,
+10 a second by default; docs/benchmarks.md's run used 8), each start request on a connection of its own (at most
+`--connections` at once). Both hubs have Zero to JupyterHub's `hub.concurrentSpawnLimit` (64 spawns under way at
+once, `--concurrent-spawn-limit`): a start past it is answered 429 with a Retry-After, and this client asks again
+after that long, as a user would press Start again; the count of those is reported. All at once instead (a rate far
+above what the hub can take, and no limit) is not a load a hub survives at this size, whichever the spawner: with
+thousands of spawns pending, JupyterHub's own work kept its event loop from running anything else for up to 27 s at
+a time, and every client's timeouts then fired. What is measured on each side:
 
 - the time from the first start request until the hub has every server ready: spawned, answering HTTP and added to
   the proxy, which is when the REST API calls it ready. It is counted by JupyterHub's own metrics, read every 2 s
   (listing 10,000 users that often would cost the hub more than the spawns): routes added to the proxy
   (`jupyterhub_proxy_add_duration_seconds_count{status="success"}`), and failed spawns
-  (`jupyterhub_server_spawn_duration_seconds_count{status="failure"}`);
-- every component's CPU time over the side's run, and its resident memory (the process and its children: a hub's
-  with its proxy's) at the end, with the servers still running.
+  (`jupyterhub_server_spawn_duration_seconds_count{status="failure"}`, less the starts turned away before a spawn
+  began, which are asked again);
+- every component's CPU time over the side's run (this client's too: it shares the two cores), and its resident
+  memory (the process and its children: a hub's with its proxy's) at the end, with the servers still running.
 
 The servers are left running: the second side starts with the first side's N servers still in place (the first side
 is Jupyternetes' unless `--kubespawner-first`), so the second runs on a fuller cluster. Each side's pods are answered
@@ -21,7 +25,7 @@ by a kubelet stand-in of its own (`--mode respond`, one listening socket per pod
 sockets of both. Pod IPs come from 127.3.<node>.0/24, 254 per fake node, so `--nodes` (100 by default) must hold
 both sides' pods.
 
-Run: .venv/bin/python benchmarks/scale_bench.py [--users 10000] [--connections 500] [--output FILE]
+Run: .venv/bin/python benchmarks/scale_bench.py [--users 10000] [--rate 10] [--output FILE]
 """
 
 from __future__ import annotations
@@ -77,19 +81,26 @@ def metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
-async def _side(hub: components.Hub, users: list[str], connections: int, timeout: float,
+async def _side(hub: components.Hub, users: list[str], rate: float, connections: int, timeout: float,
                 processes: dict[str, int]) -> dict[str, Any]:
     headers = {"Authorization": f"token {hub.token}"}
-    # The start requests queue on a semaphore, not in httpx's pool (which spends time in proportion to its waiters
-    # on every request: 10,000 of them kept this process busy for minutes before the first was sent), and a few
-    # connections more than that are left for reading the metrics.
+    # Were the rate more than the hub answers, start requests would queue on this semaphore, not in httpx's pool
+    # (which spends time in proportion to its waiters on every request: 10,000 of them kept this process busy for
+    # minutes before the first was sent). A few connections more are left for reading the metrics.
     gate = asyncio.Semaphore(connections)
+    retries: list[int] = []
     limits = httpx.Limits(max_connections=connections + 5, max_keepalive_connections=connections + 5,
                           keepalive_expiry=2)
     async with httpx.AsyncClient(base_url=hub.api_url, headers=headers, timeout=timeout, limits=limits) as api:
-        async def start(user: str) -> httpx.Response:
-            async with gate:
-                return await api.post(f"/users/{user}/server")
+        async def start(index: int, user: str) -> httpx.Response:
+            await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
+            while True:
+                async with gate:
+                    answer = await api.post(f"/users/{user}/server")
+                if answer.status_code != 429:
+                    return answer
+                retries.append(1)
+                await asyncio.sleep(float(answer.headers.get("Retry-After") or 5))
 
         for first in range(0, len(users), 1000):
             (await api.post("/users", json={"usernames": users[first:first + 1000]})).raise_for_status()
@@ -97,14 +108,19 @@ async def _side(hub: components.Hub, users: list[str], connections: int, timeout
 
         async def counts() -> tuple[float, float]:
             text = (await api.get(metrics_url)).text
+            spawn = "jupyterhub_server_spawn_duration_seconds_count"
+            # Failures, less the starts the hub turned away before a spawn began (throttled, already pending, too many
+            # users): those are asked again.
+            turned_away = sum(metric(text, spawn, status="failure", reason=reason)
+                              for reason in ("throttled", "already-pending", "too-many-users"))
             return (metric(text, "jupyterhub_proxy_add_duration_seconds_count", status="success"),
-                    metric(text, "jupyterhub_server_spawn_duration_seconds_count", status="failure"))
+                    metric(text, spawn, status="failure") - turned_away)
 
         running_before, failed_before = await counts()
         cpu_before = components_cpu(processes)
         started = time.monotonic()
         own_cpu_before = cpu_seconds(os.getpid())
-        requests = asyncio.gather(*(start(u) for u in users), return_exceptions=True)
+        requests = asyncio.gather(*(start(i, u) for i, u in enumerate(users)), return_exceptions=True)
         progress: list[tuple[float, int]] = []
         running = failed = 0.0
         while time.monotonic() - started < timeout:
@@ -127,6 +143,7 @@ async def _side(hub: components.Hub, users: list[str], connections: int, timeout
     return {"users": len(users), "connections": connections,
             "all_running_s": round(elapsed, 1) if running >= len(users) else None, "elapsed_s": round(elapsed, 1),
             "running": int(running), "failed_spawns": int(failed), "start_requests_refused": len(refused),
+            "start_requests_throttled": len(retries),
             "first_refusals": [repr(a) if isinstance(a, BaseException) else a.status_code for a in refused[:5]],
             "cpu_s_by_process": cpu,
             "rss_mib_by_process_at_end": {name: tree_rss_mib(pid) for name, pid in processes.items()},
@@ -138,7 +155,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"--nodes {args.nodes} gives {args.nodes * PODS_PER_NODE} pod IPs; both sides' "
                          f"{2 * args.users} pods, with room for an uneven spread, need more nodes")
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "users": args.users,
-                               "connections": args.connections, "nodes": args.nodes,
+                               "rate_per_s": args.rate, "connections": args.connections, "nodes": args.nodes,
+                               "concurrent_spawn_limit": args.concurrent_spawn_limit,
                                "order": "kubespawner first" if args.kubespawner_first else "jupyternetes first"}
     config = cluster_mod.ClusterConfig(pod_cidr_prefix="127.3", nodes=args.nodes)
     local = cluster_mod.LocalCluster(Path(tempfile.mkdtemp(prefix="jupyternetes-scale-")), config)
@@ -150,16 +168,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         components.start_kubelet(local, mode="respond", namespace=local.config.hub_namespace)
         components.start_kubelet(local, mode="respond", namespace=KUBESPAWNER_NAMESPACE)
         components.install_hub_template(local)
-        hubs = {"jupyternetes": components.start_hub(local, name="hub-jupyternetes", extra=COMMON + METRICS,
+        limit = f"c.JupyterHub.concurrent_spawn_limit = {args.concurrent_spawn_limit}\n"
+        hubs = {"jupyternetes": components.start_hub(local, name="hub-jupyternetes", extra=COMMON + METRICS + limit,
                                                      start_timeout=3600),
                 "kubespawner": components.start_hub(
-                    local, name="hub-kubespawner", extra=KUBESPAWNER + METRICS, start_timeout=3600,
+                    local, name="hub-kubespawner", extra=KUBESPAWNER + METRICS + limit, start_timeout=3600,
                     env={"KUBECONFIG": str(kubespawner_identity(local))})}
         order = ["kubespawner", "jupyternetes"] if args.kubespawner_first else ["jupyternetes", "kubespawner"]
         for label in order:
             users = [f"{label[:4]}-{i:05d}" for i in range(args.users)]
             processes = {p.name: p.popen.pid for p in local.processes if p.popen is not None}
-            results[label] = await _side(hubs[label], users, args.connections, args.timeout, processes)
+            results[label] = await _side(hubs[label], users, args.rate, args.connections, args.timeout, processes)
             print(json.dumps({label: {k: v for k, v in results[label].items() if k != "running_every_2s"}}),
                   flush=True)
     finally:
@@ -170,8 +189,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=10000)
-    parser.add_argument("--connections", type=int, default=500,
-                        help="start requests in flight at once, as through a site's front door")
+    parser.add_argument("--rate", type=float, default=10, help="users pressing Start per second")
+    parser.add_argument("--connections", type=int, default=500, help="start requests in flight at most")
+    parser.add_argument("--concurrent-spawn-limit", type=int, default=64,
+                        help="each hub's c.JupyterHub.concurrent_spawn_limit (Zero to JupyterHub's default: 64)")
     parser.add_argument("--nodes", type=int, default=100, help="kwok fake nodes (254 pod IPs each)")
     parser.add_argument("--timeout", type=float, default=3600, help="how long each side may take")
     parser.add_argument("--kubespawner-first", action="store_true")
