@@ -247,9 +247,9 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
 
     api_retry_seconds = Float(
         30.0,
-        help="""How long a read the start depends on (the hub's permissions, the entitlements) and the creation of
-        the instance are tried again, with a growing pause, when the API server cannot be reached or answers that it
-        is busy or failing (429 or 5xx), before the start is refused. Under a large start, one such answer would
+        help="""How long, from its first failure, a read the start depends on (the hub's permissions, the
+        entitlements) and the creation of the instance are tried again, with a growing pause, when the API server
+        cannot be reached or answers that it is busy or failing (429 or 5xx), before the start is refused. Under a large start, one such answer would
         otherwise refuse every start waiting on the same read. Zero: refuse at the first.
         `c.JupyternetesSpawner.api_retry_seconds = 30`""",
     ).tag(config=True)
@@ -341,15 +341,19 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         return cast(T, await asyncio.shield(future))
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """`call()`, asked again for up to `api_retry_seconds` while it fails in a way that may pass (the API server
-        unreachable, or answering 429 or 5xx); any other error, or the last, is raised."""
-        deadline = time.monotonic() + self.api_retry_seconds
+        """`call()`, asked again for up to `api_retry_seconds` after its first failure while it fails in a way that
+        may pass (the API server unreachable, or answering 429 or 5xx); any other error, or the last, is raised. The
+        time counts from the first failure, not the first try: a try that used up the client's own timeout (30 s,
+        as much as the default here) is still asked again."""
+        deadline: float | None = None
         pause = 0.5
         while True:
             try:
                 return await call()
             except kube.ApiError as error:
                 passing = isinstance(error, kube.Unreachable) or error.status in TRANSIENT_STATUSES
+                if deadline is None:
+                    deadline = time.monotonic() + self.api_retry_seconds
                 if not passing or time.monotonic() + pause > deadline:
                     raise
                 self.log.warning("%s failed, trying again in %.1f s: %s", what, pause, error)
