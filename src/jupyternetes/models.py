@@ -169,7 +169,7 @@ def _check_variables(variables: dict[str, str]) -> dict[str, str]:
     if len(variables) > MAX_VARIABLES:
         raise ValueError(f"{len(variables)} variables; at most {MAX_VARIABLES} are allowed")
     for name, value in variables.items():
-        if len(name) > MAX_VARIABLE_NAME_LENGTH or not _VARIABLE_NAME.match(name):
+        if len(name) > MAX_VARIABLE_NAME_LENGTH or not _VARIABLE_NAME.fullmatch(name):
             raise ValueError(f"{name[:80]!r} is not a variable name: use letters, digits, '_', '.' and '-', not "
                              f"starting with '.' or '-', at most {MAX_VARIABLE_NAME_LENGTH} characters")
         if len(value) > MAX_VARIABLE_VALUE_LENGTH:

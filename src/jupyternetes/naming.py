@@ -28,17 +28,17 @@ _NOT_LABEL_CHARS = re.compile(r"[^a-z0-9-]+")
 
 def is_dns1123_label(value: str) -> bool:
     """True if `value` is a valid DNS-1123 label (pod, PVC and namespace names; at most 63 characters)."""
-    return len(value) <= DNS1123_LABEL_MAX and bool(_DNS1123_LABEL.match(value))
+    return len(value) <= DNS1123_LABEL_MAX and bool(_DNS1123_LABEL.fullmatch(value))
 
 
 def is_dns1123_subdomain(value: str) -> bool:
     """True if `value` is a valid DNS-1123 subdomain (most object names; at most 253 characters)."""
-    return len(value) <= DNS1123_SUBDOMAIN_MAX and bool(_DNS1123_SUBDOMAIN.match(value))
+    return len(value) <= DNS1123_SUBDOMAIN_MAX and bool(_DNS1123_SUBDOMAIN.fullmatch(value))
 
 
 def is_label_value(value: str) -> bool:
     """True if `value` may be used as a label value."""
-    return len(value) <= LABEL_VALUE_MAX and bool(_LABEL_VALUE.match(value))
+    return len(value) <= LABEL_VALUE_MAX and bool(_LABEL_VALUE.fullmatch(value))
 
 
 def is_qualified_name(value: str) -> bool:
@@ -46,7 +46,7 @@ def is_qualified_name(value: str) -> bool:
     prefix, slash, name = value.rpartition("/")
     if slash and not (prefix and is_dns1123_subdomain(prefix)):
         return False
-    return len(name) <= LABEL_VALUE_MAX and bool(_LABEL_NAME.match(name))
+    return len(name) <= LABEL_VALUE_MAX and bool(_LABEL_NAME.fullmatch(name))
 
 
 def short_hash(*parts: str, length: int = HASH_LENGTH) -> str:
@@ -91,7 +91,7 @@ def safe_slug(text: str, max_length: int = 24) -> str:
     """`text` itself if it is already a short, safe DNS-label fragment; otherwise a cleaned, shortened form ending in a
     hash of the original. Injective: a text is kept only when it cannot be mistaken for a hashed slug (it does not end
     in a dash and 16 hex digits), so a user named like another user's hashed slug gets a hashed slug of their own."""
-    if len(text) <= max_length and _SAFE_SLUG.match(text) and "--" not in text and not _HASHED_SLUG.search(text):
+    if len(text) <= max_length and _SAFE_SLUG.fullmatch(text) and "--" not in text and not _HASHED_SLUG.search(text):
         return text
     suffix = short_hash(text, length=SLUG_HASH_LENGTH)
     cleaned = re.sub(r"-+", "-", _label_safe(text))[: max_length - len(suffix) - 1].strip("-")

@@ -65,7 +65,7 @@ def destination_problems(destinations: Any, path: str = "network.destinations") 
     problems: list[str] = []
     for name, destination in destinations.items():
         where = f"{path}.{name}"
-        if not isinstance(name, str) or not _NAME.match(name) or len(name) > MAX_DESTINATION_NAME:
+        if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_DESTINATION_NAME:
             problems.append(f"{where}: a destination's name must be lower-case letters, digits and '-', at most "
                             f"{MAX_DESTINATION_NAME} characters (it becomes the label {EGRESS_LABEL_PREFIX}<name>)")
             continue

@@ -120,7 +120,7 @@ def parse_placeholders(text: str) -> _Segments | str:
                 continue
             end = text.find("}", i + 1)
             name = text[i + 1 : end] if end != -1 else ""
-            if end == -1 or not _VARIABLE_NAME.match(name):
+            if end == -1 or not _VARIABLE_NAME.fullmatch(name):
                 return (
                     f"unmatched '{{' at position {i} (write '{{{{' for a literal brace, "
                     "or '{variable.name}' for a variable)"

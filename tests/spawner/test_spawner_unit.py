@@ -32,6 +32,15 @@ class TestNaming:
         assert naming.instance_name("jovyan") == "jupyter-jovyan"
         assert naming.instance_name("jovyan", "gpu") == "jupyter-jovyan--gpu"
 
+    def test_a_trailing_newline_is_never_taken_for_a_safe_name(self) -> None:
+        """Found by the property below: Python's `$` also matches before a final newline, so "0\n" passed as a safe
+        slug and as a DNS label. Every name check now matches the whole text."""
+        assert naming.is_dns1123_label(naming.instance_name("0\n", "0"))
+        assert not naming.is_dns1123_label("abc\n")
+        assert not naming.is_dns1123_subdomain("abc\n")
+        assert not naming.is_label_value("abc\n")
+        assert naming.safe_slug("abc\n") != "abc\n"
+
     @settings(max_examples=300, deadline=None)
     @given(user=st.text(min_size=1, max_size=80), server=st.text(max_size=80))
     def test_every_name_is_a_short_dns_label(self, user: str, server: str) -> None:
