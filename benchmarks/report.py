@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +32,34 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of the process and of every descendant still running (a hub's proxy, for one)."""
+def _tree_sum(pid: int, measure: Callable[[int], float]) -> float:
+    """`measure` of the process plus that of every descendant still running (a hub's proxy, for one)."""
     total, stack = 0.0, [pid]
     while stack:
         current = stack.pop()
         try:
-            total += cpu_seconds(current)
+            total += measure(current)
             stack += _children(current)
         except (FileNotFoundError, ProcessLookupError):
             continue
     return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of the process and of every descendant still running."""
+    return _tree_sum(pid, cpu_seconds)
+
+
+def _rss_kib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return float(line.split()[1])
+    return 0.0
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of the process and of every descendant still running, in MiB."""
+    return round(_tree_sum(pid, _rss_kib) / 1024, 1)
 
 
 def components_cpu(processes: dict[str, int]) -> dict[str, float]:

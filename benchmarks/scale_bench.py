@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from report import components_cpu, cpu_seconds, cpu_spent, emit
+from report import components_cpu, cpu_seconds, cpu_spent, emit, tree_rss_mib
 from spawner_bench import COMMON, KUBESPAWNER, KUBESPAWNER_NAMESPACE, kubespawner_identity
 
 from jupyternetes.dev import cluster as cluster_mod
@@ -49,22 +49,6 @@ from jupyternetes.dev import components
 #: The hub's metrics are read without a token in this benchmark.
 METRICS = "\nc.JupyterHub.authenticate_prometheus = False\n"
 PODS_PER_NODE = 254
-
-
-def tree_rss_mib(pid: int) -> float:
-    """Resident memory of the process and every descendant still running, in MiB."""
-    total, stack = 0, [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-            for task in Path(f"/proc/{current}/task").glob("*"):
-                stack += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return round(total / 1024, 1)
 
 
 def metric(text: str, name: str, **labels: str) -> float:
