@@ -37,7 +37,9 @@ deny contains {
 } if {
 	some name, value in input.variables
 	pattern := lib.config.variables.patterns[name]
-	not regex.match(pattern, value)
+	# The whole value must match: regex.match alone finds the pattern anywhere in it (src/jupyternetes/patterns.py
+	# judges opened sealed values the same way).
+	not regex.match(sprintf("^(?:%s)$", [pattern]), value)
 }
 
 deny contains {

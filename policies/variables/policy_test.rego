@@ -51,3 +51,24 @@ test_spawner_sealed_variable_allowed if {
 	doc := object.union(instance({}), {"sealed_variables": ["jupyterhub.api_token"]})
 	count(variables.deny) == 0 with input as doc with data.jupyternetes.config as config
 }
+
+test_pattern_matches_the_whole_value if {
+	loose := {"variables": object.union(config.variables, {"patterns": {"jupyterhub.user.id": "[0-9]+"}})}
+	some d in variables.deny with input as instance({"jupyterhub.user.id": "12; drop"}) with data.jupyternetes.config as loose
+	contains(d.message, "does not match")
+	count(variables.deny) == 0 with input as instance({"jupyterhub.user.id": "12"}) with data.jupyternetes.config as loose
+}
+
+test_pattern_refuses_a_final_newline_and_other_scripts_digits if {
+	digits := {"variables": object.union(config.variables, {"patterns": {"jupyterhub.user.id": "^\\d+$"}})}
+	some d in variables.deny with input as instance({"jupyterhub.user.id": "12\n"}) with data.jupyternetes.config as digits
+	contains(d.message, "does not match")
+	some e in variables.deny with input as instance({"jupyterhub.user.id": "١٢"}) with data.jupyternetes.config as digits
+	contains(e.message, "does not match")
+}
+
+test_pattern_that_does_not_compile_refuses if {
+	broken := {"variables": object.union(config.variables, {"patterns": {"jupyterhub.user.id": "(?<=a)"}})}
+	some d in variables.deny with input as instance({"jupyterhub.user.id": "12"}) with data.jupyternetes.config as broken
+	contains(d.message, "does not match")
+}

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
-from jupyternetes import entitlements, network
+from jupyternetes import entitlements, network, patterns
 
 Mode = Literal["enforce", "warn", "audit"]
 Quantity = StrictStr | StrictInt | StrictFloat
@@ -175,10 +175,19 @@ def problems(config: Any) -> list[str]:
         found = []
     found += [f"{where}: {pattern!r} has '**'; '*' already matches any characters within a part, and nothing "
               "crosses the '/'" for where, pattern in _template_patterns(config) if "**" in pattern]
+    found += [f"variables.patterns[{name!r}]: {problem}" for name, problem in _variable_pattern_problems(config)]
     if any(problem.startswith("network") for problem in found):
         return found
     # What a schema cannot say about a destination: a podSelector alone, empty selectors, CIDRs.
     return found + network.destination_problems((config.get("network") or {}).get("destinations"))
+
+
+def _variable_pattern_problems(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each variable pattern that OPA could not compile (its `regex.match` would then refuse every value)."""
+    variables = config.get("variables")
+    found = (variables.get("patterns") if isinstance(variables, dict) else None) or {}
+    return [(str(name), reason) for name, pattern in (found.items() if isinstance(found, dict) else ())
+            if isinstance(pattern, str) and (reason := patterns.problem(pattern)) is not None]
 
 
 def _template_patterns(config: dict[str, Any]) -> list[tuple[str, str]]:

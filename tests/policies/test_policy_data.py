@@ -36,6 +36,8 @@ def test_the_shipped_data_fits() -> None:
     ("imagse", {"allowed": []}, "imagse: no policy reads this key; check its spelling, or put data for your own"),
     ("storage", {"allow_existing_volume": True}, "storage.allow_existing_volume: no policy reads this key"),
     ("variables", {"max_length": "4096"}, "variables.max_length: input should be a valid integer"),
+    ("variables", {"patterns": {"jupyterhub.user.id": "(?<=a)b"}},
+     "variables.patterns['jupyterhub.user.id']: '(?<=a)b' is not a regular expression in RE2's syntax"),
 ])
 def test_a_mistake_that_would_switch_a_rule_off_is_refused_with_its_path(
     tmp_path: Path, section: str, value: Any, words: str,

@@ -353,6 +353,31 @@ class TestTheInstancesSecret:
         assert "spec.sealedVariables['jupyterhub.api_token']: the opened value does not match" in verdict.message()
         assert "not hex" not in verdict.message()
 
+    @pytest.mark.parametrize(("pattern", "value", "allowed"), [
+        ("^[0-9]{1,20}$", "12345", True),
+        ("^[0-9]{1,20}$", "12345\n", False),
+        ("^\\d+$", "\u0661\u0662\u0663", False),
+        ("^\\w+$", "abc\n", False),
+        ("[0-9]+", "12; drop", False),
+        ("[0-9]+", "12", True),
+        ("(?<=a)b", "b", False),
+        ("^(a+)+$", "a" * 4000 + "b", False),
+    ], ids=["anchored", "final newline", "other script's digits", "word and newline", "unanchored",
+            "unanchored whole", "does not compile", "backtracking pattern"])
+    async def test_a_sealed_value_is_judged_as_opa_judges_a_plain_one(self, pattern: str, value: str,
+                                                                       allowed: bool) -> None:
+        """The whole value, in RE2 (OPA's regex.match under policies/variables' ^(?:...)$), never Python's `re`."""
+        instance = _seed_instance()
+        instance["spec"]["sealedVariables"] = {"jupyterhub.api_token": "ciphertext"}
+        del instance["spec"]["variables"]["jupyterhub.api_token"]
+        secret = render.instance_secret(models.parse_instance(instance), {"jupyterhub.api_token": value})
+        assert secret is not None
+        secret["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in secret.pop("stringData").items()}
+        secret["metadata"]["ownerReferences"] = _secret(**{"jupyterhub.env.X": "1"})[1]["metadata"]["ownerReferences"]
+        judge = _secret_judge(instance, variables={"max_length": 4096, "patterns": {"jupyterhub.api_token": pattern}})
+        verdict = await judge.workload(_request("secrets", secret, user=OPERATOR))
+        assert verdict.allowed is allowed, verdict.message()
+
     async def test_the_operator_may_not_create_anything_in_an_exempt_namespace(self) -> None:
         instance, secret = _secret(**{"jupyterhub.env.X": "1"})
         verdict = await _secret_judge(instance).workload(_request("secrets", secret, user=OPERATOR,

@@ -17,12 +17,11 @@ import asyncio
 import base64
 import binascii
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from jupyternetes import constants, models, naming, render, sessions
+from jupyternetes import constants, models, naming, patterns, render, sessions
 from jupyternetes.webhook import compare, defaults, floor, metrics, shape
 from jupyternetes.webhook.policy import Engine, PolicyData, PolicyUnavailable, PolicyViolation
 from jupyternetes.webhook.review import Request
@@ -642,11 +641,9 @@ class Judge:
                                             self.data.mode("variables")))
         pattern = self.data.variable_patterns.get(variable)
         if pattern is not None:
-            try:
-                matched = re.search(pattern, value) is not None
-            except re.error:
-                matched = False
-            if not matched:
+            # The whole value, in RE2 as OPA judges plain values (policies/variables): never Python's `re`, whose `$`
+            # passes a final newline and whose `\d` passes any script's digits.
+            if not patterns.whole_match(pattern, value):
                 verdict.findings.append(Finding("variables", path, f"the opened value does not match the pattern "
                                                 f"{pattern}", "give a value that matches the pattern",
                                                 self.data.mode("variables")))
