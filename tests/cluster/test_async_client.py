@@ -7,7 +7,10 @@ nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import socket
+import time
 import struct
 import uuid
 
@@ -16,6 +19,7 @@ import pytest
 from jupyternetes import kube
 from jupyternetes.dev.cluster import LocalCluster
 from jupyternetes.kube.client import _lines, proxy_for
+from tests.support.relay import Relay
 
 
 def _config_map(name: str, size: int = 0) -> dict[str, object]:
@@ -61,20 +65,70 @@ async def test_a_watch_delivers_an_event_larger_than_a_read_of_the_socket(cluste
         await api.delete(kube.CONFIG_MAP, name, "default")
 
 
+def _through(cluster: LocalCluster, port: int) -> kube.KubeConfig:
+    """The admin's kubeconfig, with the API server at 127.0.0.1:`port` (a relay's)."""
+    config = kube.KubeConfig.from_file(cluster.kubeconfig("admin"))
+    return dataclasses.replace(config, server=f"https://127.0.0.1:{port}")
+
+
 @pytest.mark.cluster
 async def test_waiting_for_one_of_the_clients_own_connections_is_not_the_servers_timeout(
     cluster: LocalCluster
 ) -> None:
     """Found by 10,000 users through JupyterHub: with every one of the hub's connections busy creating instances, a
     read waited longer than the client's timeout for one of them, and aiohttp counted that wait as the server's: the
-    read failed as `Unreachable` (connection timeout) and hundreds of starts with it. Here the only connection is held
-    by a watch for three times the timeout; a read made meanwhile waits for it, and then succeeds."""
-    api = kube.AsyncKube(kube.KubeConfig.from_file(cluster.kubeconfig("admin")), timeout=1, max_connections=1)
+    read failed as `Unreachable` (connection timeout) and hundreds of starts with it. Here the client has one
+    connection, each answer takes 0.3 s, and eight reads are made at once: the last waits about 2.4 s, past the
+    client's 1 s timeout, and every read succeeds."""
+    relay = Relay(kube.KubeConfig.from_file(cluster.kubeconfig("admin")).server)
+    api = kube.AsyncKube(_through(cluster, await relay.start()), timeout=1, max_connections=1)
+    try:
+        await api.list(kube.CONFIG_MAP, "default")  # the connection is made (and its TLS handshake) before the delay
+        relay.delay = 0.3
+        started = time.monotonic()
+        listed = await asyncio.gather(*(api.list(kube.CONFIG_MAP, "default") for _ in range(8)))
+        assert time.monotonic() - started > 1  # the last read waited past the client's timeout
+        assert all(answer["kind"] == "ConfigMapList" for answer in listed)
+    finally:
+        await api.aclose()
+        relay.close()
+
+
+@pytest.mark.cluster
+async def test_a_request_waits_for_a_connection_at_most_four_timeouts_and_then_says_so(
+    cluster: LocalCluster
+) -> None:
+    """The wait for one of the client's own connections is bounded (four of its timeouts), so work whose caller has
+    gone (an admission review the API server gave up on) does not keep its place for ever: one connection, answers
+    that take 0.8 s and ten reads at once, with a 1 s timeout. The first reads succeed; the later ones fail as
+    `Unreachable`, naming the wait."""
+    relay = Relay(kube.KubeConfig.from_file(cluster.kubeconfig("admin")).server)
+    api = kube.AsyncKube(_through(cluster, await relay.start()), timeout=1, max_connections=1)
+    try:
+        await api.list(kube.CONFIG_MAP, "default")
+        relay.delay = 0.8
+        answers = await asyncio.gather(*(api.list(kube.CONFIG_MAP, "default") for _ in range(10)),
+                                       return_exceptions=True)
+        assert isinstance(answers[0], dict) and answers[0]["kind"] == "ConfigMapList"
+        failed = [answer for answer in answers if isinstance(answer, BaseException)]
+        assert failed and all(isinstance(error, kube.Unreachable) for error in failed), answers
+        assert "waited 4 s for one of this client's 1 connections, all busy with slower requests" in str(failed[0])
+    finally:
+        await api.aclose()
+        relay.close()
+
+
+@pytest.mark.cluster
+async def test_a_watch_does_not_hold_a_connection_a_request_needs(cluster: LocalCluster) -> None:
+    """Found by a review: watches took the same permits as requests, so with as many watches as connections no
+    request was ever sent, and a watch reopened after its server ended it queued behind every waiting request. A
+    client with one connection, a watch open on it for 5 s: a read made meanwhile is answered at once."""
+    api = kube.AsyncKube(kube.KubeConfig.from_file(cluster.kubeconfig("admin")), timeout=10, max_connections=1)
     try:
         version = (await api.list(kube.CONFIG_MAP, "default"))["metadata"]["resourceVersion"]
 
         async def hold() -> None:
-            async for _ in api.watch(kube.CONFIG_MAP, "default", timeout=3, resourceVersion=version,
+            async for _ in api.watch(kube.CONFIG_MAP, "default", timeout=5, resourceVersion=version,
                                      fieldSelector="metadata.name=nothing-by-this-name"):
                 pass
 
@@ -83,8 +137,10 @@ async def test_waiting_for_one_of_the_clients_own_connections_is_not_the_servers
         assert not holding.done()
         listed = await api.list(kube.CONFIG_MAP, "default")
         assert listed["kind"] == "ConfigMapList"
-        assert holding.done()  # the read had to wait for the watch's connection, past the client's timeout
-        await holding
+        assert not holding.done()  # answered while the watch still had its connection
+        holding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await holding
     finally:
         await api.aclose()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import time
 from typing import Any
 
 import pytest
@@ -95,6 +97,26 @@ def test_an_internal_error_denies_with_a_500_code_inside_a_200_answer() -> None:
     answer = response.json()["response"]
     assert answer["allowed"] is False and answer["status"]["code"] == 500
     assert "internal error" in answer["status"]["message"]
+
+
+def test_a_review_that_outlives_the_api_servers_timeout_gives_up_and_denies() -> None:
+    """Found by a review: a review whose lookups wait (for the client's connections, all held by slower requests)
+    kept its place long after the API server had stopped waiting for it. It now gives up at the API server's timeout
+    (`timeout_seconds`), with a denial that says so."""
+    class Slow(fakes.DictLookup):
+        async def template(self, namespace: str, name: str) -> dict[str, Any] | None:
+            await asyncio.sleep(30)
+            raise AssertionError("not reached")
+
+    settings = SETTINGS.model_copy(update={"timeout_seconds": 1})
+    client = TestClient(create_app(Judge(settings, fakes.data(), fakes.FixedEngine(), Slow())))
+    body = fakes.review("jupyternotebookinstances", seeds.seed_instance(), user="system:serviceaccount:default:hub")
+    started = time.monotonic()
+    response = _post(client, "/validate", body)
+    assert time.monotonic() - started < 10
+    answer = response.json()["response"]
+    assert answer["allowed"] is False and answer["status"]["code"] == 503
+    assert "could not judge this request within 1 s (the API server's timeout for it)" in answer["status"]["message"]
 
 
 def test_policy_engine_unavailable_denies_and_says_so() -> None:

@@ -40,6 +40,7 @@ from jupyternetes.kube.config import (
     KubeConfig,
 )
 from jupyternetes.kube.errors import (
+    UNTRUSTED,
     ApiError,
     Conflict,
     Fenced,
@@ -68,7 +69,7 @@ from jupyternetes.kube.resources import (
 __all__ = [
     "APPLY_PATCH", "CONFIG_MAP", "DEFAULT_TIMEOUT", "EVENT", "EXEC_REFRESH_MARGIN_SECONDS", "EXEC_TIMEOUT_SECONDS",
     "EXEC_TOKEN_SECONDS", "INSTANCE", "IN_CLUSTER_DIR", "JSON_PATCH", "KNOWN_TYPES", "MERGE_PATCH", "NAMESPACE", "POD",
-    "PVC", "SECRET", "SERVICE_ACCOUNT", "STRATEGIC_PATCH", "TEMPLATE", "TOKEN_REREAD_SECONDS", "ApiError",
+    "PVC", "SECRET", "SERVICE_ACCOUNT", "STRATEGIC_PATCH", "TEMPLATE", "TOKEN_REREAD_SECONDS", "UNTRUSTED", "ApiError",
     "AsyncKube", "Conflict", "ExecPlugin", "Fenced", "Forbidden", "Gone", "Kube", "KubeConfig", "KubeConfigError",
     "NotFound", "Reflector", "ResourceType", "Unreachable", "load_manifests",
 ]

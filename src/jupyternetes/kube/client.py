@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from jupyternetes.kube.config import KubeConfig
-from jupyternetes.kube.errors import _ERRORS_BY_STATUS, ApiError, NotFound, Unreachable
+from jupyternetes.kube.errors import _ERRORS_BY_STATUS, UNTRUSTED, ApiError, NotFound, Unreachable
 from jupyternetes.kube.resources import KNOWN_TYPES, ResourceType
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT: Final = 30.0
 #: Idle connections are closed after this long (the API server keeps them far longer).
 KEEPALIVE_SECONDS: Final = 5.0
+#: How many of its timeouts a request may wait for one of the asynchronous client's own connections.
+QUEUE_TIMEOUTS: Final = 4
 
 MERGE_PATCH: Final = "application/merge-patch+json"
 JSON_PATCH: Final = "application/json-patch+json"
@@ -73,7 +76,19 @@ def _error_from(answer: _Answer) -> ApiError:
 
 
 def _unreachable(method: str, path: str, error: Exception) -> Unreachable:
-    return Unreachable(0, "Unreachable", f"{method} {path}: {type(error).__name__}: {error}")
+    return Unreachable(0, UNTRUSTED if _certificate_refused(error) else "Unreachable",
+                       f"{method} {path}: {type(error).__name__}: {error}")
+
+
+def _certificate_refused(error: BaseException | None) -> bool:
+    """Whether `error`, or what caused it, is a refused server certificate (aiohttp and httpx wrap ssl's)."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, ssl.SSLCertVerificationError) or isinstance(
+                getattr(error, "certificate_error", None), ssl.SSLCertVerificationError):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 def _result(answer: _Answer) -> dict[str, Any]:
@@ -361,8 +376,11 @@ class AsyncKube(_Base):
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
-        #: One permit per connection: a request or watch waits here for one before aiohttp sees it (see `_http`).
+        #: One permit per connection for requests: a request waits here for one before aiohttp sees it (see `_http`).
+        #: Watches take none (each holds a connection of its own for minutes, and would starve requests).
         self._slots: asyncio.Semaphore | None = None
+        #: How long a request may wait for a permit before it fails as `Unreachable`.
+        self._queue_timeout = QUEUE_TIMEOUTS * timeout
         self._closed = False
 
     def _http(self) -> aiohttp.ClientSession:
@@ -373,7 +391,8 @@ class AsyncKube(_Base):
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
             # The system's resolver (as httpx used), not c-ares: kubeconfig host names resolve as for kubectl.
-            connector = _connector_class()(self, limit=self._max_connections, ssl=self._ssl if self._ssl else True,
+            # No limit in aiohttp: requests are limited by the permits below, and watches by their callers.
+            connector = _connector_class()(self, limit=0, ssl=self._ssl if self._ssl else True,
                                            keepalive_timeout=KEEPALIVE_SECONDS, resolver=aiohttp.ThreadedResolver())
             # A request (not a watch) ends within four timeouts (eight for a GET asked twice), however slowly its body
             # is written or read.
@@ -387,15 +406,27 @@ class AsyncKube(_Base):
             self._session_loop = loop
             # aiohttp counts the wait for a pooled connection in the request's connect timeout. With every connection
             # busy (a hub creating thousands of instances), a request that merely waited its turn failed as the
-            # server's timeout. Requests wait for a permit here instead, as long as it takes, so aiohttp always has a
-            # connection for them and its timeouts measure the server alone.
+            # server's timeout. Requests wait for a permit here instead (up to QUEUE_TIMEOUTS of their timeouts), so
+            # aiohttp always has a connection for them and its timeouts measure the server alone.
             self._slots = asyncio.Semaphore(self._max_connections)
         return self._session
 
-    def _slot(self) -> asyncio.Semaphore:
-        """The permit to take before a request or watch (after `_http`, which makes it with the session)."""
+    @contextlib.asynccontextmanager
+    async def _slot(self, method: str, path: str) -> AsyncIterator[None]:
+        """A permit for one request (after `_http`, which makes the permits with the session); waiting longer than
+        the queue's timeout fails as `Unreachable`, naming the wait."""
         assert self._slots is not None
-        return self._slots
+        slots = self._slots
+        try:
+            async with asyncio.timeout(self._queue_timeout):
+                await slots.acquire()
+        except TimeoutError:
+            raise Unreachable(0, "Unreachable", f"{method} {path}: waited {self._queue_timeout:g} s for one of this "
+                              f"client's {self._max_connections} connections, all busy with slower requests") from None
+        try:
+            yield
+        finally:
+            slots.release()
 
     async def aclose(self) -> None:
         self._closed = True
@@ -424,9 +455,9 @@ class AsyncKube(_Base):
             data = _fenced_body_class()(content, self.before_write, method, path)
         for attempt in (1, 2):
             try:
-                async with self._slot(), http.request(method, self._server + path, params=query, data=data,
-                                                      headers=headers, allow_redirects=False,
-                                                      proxy=self._proxy) as response:
+                async with self._slot(method, path), http.request(
+                        method, self._server + path, params=query, data=data, headers=headers, allow_redirects=False,
+                        proxy=self._proxy) as response:
                     answer = await _read_answer(response)
                 break
             except aiohttp.ClientConnectorError as error:
@@ -499,10 +530,10 @@ class AsyncKube(_Base):
         headers = self._headers()
         http = self._http()
         try:
-            async with self._slot(), http.get(self._server + path, params=_query(params), headers=headers,
-                                              allow_redirects=False, proxy=self._proxy,
-                                              timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout,
-                                                                            sock_read=timeout + 10)) as response:
+            async with http.get(self._server + path, params=_query(params), headers=headers,
+                                allow_redirects=False, proxy=self._proxy,
+                                timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout,
+                                                              sock_read=timeout + 10)) as response:
                 if response.status >= 300:
                     raise _error_from(await _read_answer(response))
                 buffer = bytearray()

@@ -30,8 +30,13 @@ class NotFound(ApiError):
     pass
 
 
+#: The `reason` of an `Unreachable` whose server's certificate was refused: asking again will not help.
+UNTRUSTED: Final = "Untrusted"
+
+
 class Unreachable(ApiError):
-    """The API server could not be reached or did not answer in time (no HTTP status)."""
+    """The API server could not be reached or did not answer in time (no HTTP status); `reason` is "Unreachable",
+    or `UNTRUSTED` when its certificate was refused."""
 
 
 class Conflict(ApiError):

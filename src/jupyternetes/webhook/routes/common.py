@@ -4,8 +4,9 @@ and latency in a `finally`."""
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -46,6 +47,9 @@ logger = logging.getLogger("jupyternetes.webhook.admission")
 
 Decide = Callable[[HttpRequest, review.Request], Awaitable[dict[str, Any]]]
 
+#: How long a decision may take when the judge has no settings (the configurations' default timeoutSeconds).
+DEFAULT_DEADLINE_SECONDS: Final = 5.0
+
 #: What each webhook judges: resource -> kind label for metrics.
 JUDGED: Final = {"jupyternotebooktemplates": "template", "jupyternotebookinstances": "instance", "pods": "pod",
                  "persistentvolumeclaims": "pvc", "secrets": "secret", "services": "service",
@@ -55,6 +59,12 @@ JUDGED: Final = {"jupyternotebooktemplates": "template", "jupyternotebookinstanc
 def _rule(rule: str, answer: dict[str, Any]) -> dict[str, str]:
     """A rule of the webhook itself for the decision record, with the message of the answer."""
     return {"rule": rule, "mode": "enforce", "path": "", "message": answer["response"]["status"]["message"]}
+
+
+def _deadline(http: HttpRequest) -> float:
+    """How long a decision may take: the API server's timeout for the call (`timeout_seconds`)."""
+    settings = getattr(getattr(http.app.state, "judge", None), "settings", None)
+    return float(getattr(settings, "timeout_seconds", DEFAULT_DEADLINE_SECONDS))
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -88,8 +98,21 @@ async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONRespons
                 "configuration's rules"))
             await decisions.record(webhook, request, answer, extra_rules=[_rule("webhook-rules", answer)])
             return Answer(answer)
+        deadline = _deadline(http)
         try:
-            answer = await decide(http, request)
+            # The API server stops waiting after its timeout; a review still queued then (for one of the client's
+            # connections, say) gives up its place instead of doing work nobody will read.
+            async with asyncio.timeout(deadline):
+                answer = await decide(http, request)
+        except TimeoutError:
+            logger.warning("%s webhook: could not judge %s %s/%s (uid %s) within %g s", webhook, kind,
+                           request.namespace, request.name, request.uid, deadline)
+            outcome = "error"
+            answer = review.response(request.uid, False, code=503, message=(
+                f"the Jupyternetes webhook could not judge this request within {deadline:g} s (the API server's "
+                "timeout for it) and refuses it; try again"))
+            await decisions.record(webhook, request, answer, extra_rules=[_rule("timeout", answer)])
+            return Answer(answer)
         except Exception:  # noqa: BLE001 - an unexpected error must deny, never admit and never 500
             logger.exception("%s webhook: error judging %s %s/%s (uid %s)", webhook, kind, request.namespace,
                              request.name, request.uid)
