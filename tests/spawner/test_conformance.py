@@ -9,7 +9,6 @@ import base64
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -20,6 +19,7 @@ from jupyternetes.dev import components
 from jupyternetes.dev.cluster import ADMIN, HUB, LocalCluster, free_port
 from jupyternetes.spawner import SpawnError
 from tests.spawner.mock import spawner
+from tests.support.relay import Relay
 from tests.support.stacks import Stack
 
 pytestmark = pytest.mark.cluster
@@ -180,25 +180,6 @@ async def test_a_hub_with_more_rbac_than_it_needs_is_refused_until_it_is_narrowe
     await narrowed.stop()
 
 
-async def _forward(listen: int, host: str, port: int) -> asyncio.Server:
-    """A plain TCP relay from 127.0.0.1:`listen` to the API server (TLS passes through it untouched)."""
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
-
-    return await asyncio.start_server(relay, "127.0.0.1", listen)
-
-
 async def test_a_start_waits_out_an_api_server_it_cannot_reach_for_a_moment(
     cluster: LocalCluster, provisioning: Stack, tmp_path: Path
 ) -> None:
@@ -207,15 +188,16 @@ async def test_a_start_waits_out_an_api_server_it_cannot_reach_for_a_moment(
     again for `api_retry_seconds`. Here the hub's API server address answers nothing for its first 1.5 s; a start
     made then (its entitlements and permissions never read before, at that address) waits, and succeeds."""
     document = yaml.safe_load(cluster.kubeconfig(HUB).read_text())
-    real = urlsplit(document["clusters"][0]["cluster"]["server"])
+    relay = Relay(document["clusters"][0]["cluster"]["server"])
     listen = free_port()
     document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{listen}"
     kubeconfig = tmp_path / "kubeconfig-hub-late"
     kubeconfig.write_text(yaml.safe_dump(document))
 
-    async def open_later() -> asyncio.Server:
+    async def open_later() -> Relay:
         await asyncio.sleep(1.5)
-        return await _forward(listen, real.hostname or "127.0.0.1", real.port or 443)
+        await relay.start(listen)
+        return relay
 
     late = asyncio.ensure_future(open_later())
     s = _spawner(cluster, "late-api", kubeconfig=str(kubeconfig))
@@ -242,4 +224,67 @@ async def test_with_no_retries_an_api_server_it_cannot_reach_refuses_the_start_a
             await s.start()
         assert "cannot tell which servers you may start" in refused.value.jupyterhub_message  # type: ignore[attr-defined]
     finally:
+        await s._api().aclose()
+
+
+async def test_a_create_whose_answer_was_lost_is_kept_when_the_start_asks_again(
+    cluster: LocalCluster, provisioning: Stack
+) -> None:
+    """Found by a review: a create asked again after its answer was lost met its own first try as a Conflict, and
+    the spawner deleted that instance (and its pod) and made it again. The retry now keeps an instance whose spec is
+    the one this start sent: the API server stores the spec as sent (nothing defaulted into it), and a start's sealed
+    values are its own, so another start's instance of the same server never looks like its first try."""
+    s = _spawner(cluster, "lost-answer")
+    api = s._api()
+    name = naming.instance_name(s.user.name, s.name or "", s.name_prefix)
+    profile = await s.entitled_profile()
+    body = s.build_instance(name, s.namespace, profile, s.groups_to_send(await s._entitlement_rules()))
+    created = await api.create(body)
+    try:
+        kept = await s._own_first_try(api, name, s.namespace, body)
+        assert kept is not None and kept["metadata"]["uid"] == created["metadata"]["uid"]
+        another = s.build_instance(name, s.namespace, profile, s.groups_to_send(await s._entitlement_rules()))
+        assert another["spec"]["variables"] == body["spec"]["variables"]
+        assert await s._own_first_try(api, name, s.namespace, another) is None
+    finally:
+        s.instance_name, s.instance_namespace = name, s.namespace
+        await s.stop()
+        await api.aclose()
+
+
+async def test_a_start_cancelled_while_its_create_is_in_flight_leaves_nothing_behind(
+    cluster: LocalCluster, provisioning: Stack, tmp_path: Path
+) -> None:
+    """Found by a review: JupyterHub cancels a start that outlives its start_timeout. A start cancelled after its
+    create reached the API server, but before the answer came back, had not yet taken the instance as its own, so
+    `poll` said "not running", JupyterHub never called `stop`, and the instance and its pod stayed. Here every answer
+    from the API server is held 3 s, and the start is cancelled 1 s after it began: JupyterHub's clean-up (poll, then
+    stop) removes the instance."""
+    document = yaml.safe_load(cluster.kubeconfig(HUB).read_text())
+    relay = Relay(document["clusters"][0]["cluster"]["server"])
+    document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{await relay.start()}"
+    kubeconfig = tmp_path / "kubeconfig-hub-slow"
+    kubeconfig.write_text(yaml.safe_dump(document))
+    s = _spawner(cluster, "cancelled", kubeconfig=str(kubeconfig))
+    try:
+        await s.start()  # the hub's permissions and entitlements are read, and its watch is open
+        await s.stop()
+        relay.delay = 3.0
+        starting = asyncio.ensure_future(s.start())
+        await asyncio.sleep(1.0)
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        relay.delay = 0.0
+        with cluster.kube(ADMIN) as admin:
+            admin.get(kube.INSTANCE, "jupyter-cancelled", "default")  # the create did reach the API server
+        await asyncio.sleep(3.5)  # the held watch event arrives
+        # What JupyterHub does after a start that failed or was cancelled (User.stop).
+        assert await s.poll() is None
+        await s.stop()
+        with cluster.kube(ADMIN) as admin:
+            with pytest.raises(kube.NotFound):
+                admin.get(kube.INSTANCE, "jupyter-cancelled", "default")
+    finally:
+        relay.close()
         await s._api().aclose()

@@ -10,15 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jupyternetes import models, naming, sealing
+from traitlets import TraitError
+
+from jupyternetes import kube, models, naming, sealing
 from jupyternetes.spawner import SpawnError
-from jupyternetes.spawner import profiles
+from jupyternetes.spawner import privileges, profiles
 from jupyternetes.spawner.spawner import (
     JupyternetesSpawner,
     _new_progress,
     _progress_messages,
     has_failed,
     is_ready,
+    may_pass_if_asked_again,
+    retry_pause,
     server_url,
 )
 from tests.spawner.mock import spawner
@@ -277,3 +281,64 @@ class TestOneReadForAClass:
         with pytest.raises(RuntimeError, match="refused"):
             await patient
         assert ("test", "two") not in JupyternetesSpawner._inflight
+
+
+class TestAskingAgain:
+    """Which failures a start asks again (`api_retry_seconds`), and how long it waits: found by a review."""
+
+    @pytest.mark.parametrize(("error", "again"), [
+        (kube.Unreachable(0, "Unreachable", "POST /x: ServerDisconnectedError"), True),
+        (kube.Unreachable(0, kube.UNTRUSTED, "POST /x: ClientConnectorCertificateError"), False),
+        (kube.ApiError(429, "TooManyRequests", "too many requests"), True),
+        (kube.ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the request"), True),
+        (kube.ApiError(500, "InternalError", 'Internal error occurred: failed calling webhook "x": connection '
+                       "refused"), True),
+        (kube.ApiError(500, "InternalError", 'admission webhook "x" denied the request: the Jupyternetes webhook '
+                       "hit an internal error"), False),
+        (kube.ApiError(503, "ServiceUnavailable", 'admission webhook "x" denied the request: the policy engine did '
+                       "not answer"), True),
+        (kube.Forbidden(403, "Forbidden", 'admission webhook "x" denied the request: image not allowed'), False),
+        (kube.Conflict(409, "AlreadyExists", "exists"), False),
+        (kube.ApiError(422, "Invalid", "spec.variables: invalid"), False),
+    ], ids=["unreachable", "certificate refused", "429", "503", "webhook unreachable", "webhook internal error",
+            "webhook undecided", "denied", "conflict", "invalid"])
+    def test_only_what_may_pass_is_asked_again(self, error: kube.ApiError, again: bool) -> None:
+        assert may_pass_if_asked_again(error) is again
+
+    def test_the_pause_is_spread_and_at_least_what_a_429_asks(self) -> None:
+        busy = kube.ApiError(503, "ServiceUnavailable", "busy")
+        pauses = {round(retry_pause(busy, 4.0), 3) for _ in range(50)}
+        assert len(pauses) > 10 and all(2.0 <= pause <= 4.0 for pause in pauses)
+        asked = kube.ApiError(429, "TooManyRequests", "slow down", {"details": {"retryAfterSeconds": 7}})
+        assert all(7.0 <= retry_pause(asked, 1.0) for _ in range(20))
+        absurd = kube.ApiError(429, "TooManyRequests", "slow down", {"details": {"retryAfterSeconds": 10**9}})
+        assert retry_pause(absurd, 1.0) == 300.0
+
+    @pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, 301.0])
+    def test_api_retry_seconds_outside_zero_to_300_is_refused_naming_it(self, value: float) -> None:
+        with pytest.raises(TraitError, match=r"api_retry_seconds must be from 0 to 300 seconds"):
+            spawner(api_retry_seconds=value)
+
+    @pytest.mark.parametrize(("status", "outcome"), [
+        ({"allowed": True}, True),
+        ({"allowed": False}, False),
+        ({"allowed": False, "denied": True}, False),
+        ({"allowed": True, "evaluationError": "webhook authorizer: timeout"}, True),
+        ({"allowed": False, "evaluationError": "webhook authorizer: timeout"}, privileges.Undecided),
+        (None, privileges.Undecided),
+    ], ids=["allowed", "not allowed", "denied", "allowed despite an error", "undecided", "no answer"])
+    async def test_an_access_review_an_authorizer_could_not_decide_is_no_finding(
+        self, status: dict[str, Any] | None, outcome: bool | type[Exception]
+    ) -> None:
+        """A failed authorizer answers 201 with allowed false and an evaluationError: that is not "the hub may not",
+        and must not pass `refuse_wide_rbac` (it is asked again, as the API server failing is)."""
+        class Reviews:
+            async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+                return {"kind": body["kind"], **({"status": status} if status is not None else {})}
+
+        if isinstance(outcome, bool):
+            assert await privileges._allowed(Reviews(), "jhub", "get", "secrets", "") is outcome  # type: ignore[arg-type]
+        else:
+            with pytest.raises(outcome) as undecided:
+                await privileges._allowed(Reviews(), "jhub", "get", "secrets", "")  # type: ignore[arg-type]
+            assert undecided.value.status == 503 and may_pass_if_asked_again(undecided.value)

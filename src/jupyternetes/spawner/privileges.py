@@ -28,11 +28,32 @@ async def _allowed(api: kube.AsyncKube, namespace: str, verb: str, resource: str
         attributes["subresource"] = subresource
     answer = await api.create({"apiVersion": _REVIEW.api_version, "kind": _REVIEW.kind,
                                "spec": {"resourceAttributes": attributes}})
-    return bool((answer.get("status") or {}).get("allowed"))
+    status = answer.get("status")
+    if not isinstance(status, dict):
+        raise Undecided(f"the API server's review of '{verb} {resource}' came back without an answer")
+    if status.get("allowed") is True:
+        return True
+    if status.get("evaluationError"):
+        # An authorizer failed: what it would have granted is unknown, so this is no finding that the hub is narrow.
+        raise Undecided(f"the API server could not decide whether the hub may {verb} {resource}: "
+                        f"{status['evaluationError']}")
+    return False
+
+
+class Undecided(kube.ApiError):
+    """An access review the API server could not decide (an authorizer failed); it may pass if asked again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "Undecided", message)
 
 
 async def excess(api: kube.AsyncKube, namespace: str) -> list[str]:
-    """Each forbidden permission the hub has in `namespace`, as `verb resource[/subresource]`."""
-    checks = await asyncio.gather(*(_allowed(api, namespace, *check) for check in FORBIDDEN))
-    return [f"{verb} {resource}{'/' + sub if sub else ''}" for (verb, resource, sub), allowed
-            in zip(FORBIDDEN, checks, strict=True) if allowed]
+    """Each forbidden permission the hub has in `namespace`, as `verb resource[/subresource]`. The first review that
+    fails is raised, and the others are cancelled (a retry asks them all again)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_allowed(api, namespace, *check)) for check in FORBIDDEN]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [f"{verb} {resource}{'/' + sub if sub else ''}" for (verb, resource, sub), task
+            in zip(FORBIDDEN, tasks, strict=True) if task.result()]

@@ -13,6 +13,8 @@ import datetime
 import html
 import ipaddress
 import json
+import math
+import random
 import shlex
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +36,8 @@ T = TypeVar("T")
 TEMPLATES: Final = str(Path(__file__).parent / "templates")
 #: API answers that may pass if asked again (see `api_retry_seconds`), besides no answer at all.
 TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+#: The longest `api_retry_seconds` (and the longest pause an API server's Retry-After may ask for).
+MAX_API_RETRY_SECONDS: Final = 300.0
 #: The key of the entitlements ConfigMap that holds the rules (a JSON list, policy data `entitlements.rules`).
 ENTITLEMENTS_KEY: Final = "rules.json"
 
@@ -50,6 +54,30 @@ class SpawnError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.jupyterhub_message = message
+
+
+def may_pass_if_asked_again(error: kube.ApiError) -> bool:
+    """Whether the same request may pass if asked again: the API server could not be reached (but not because its
+    certificate was refused), or it answered that it is busy or failing. A webhook's denial passes only when it said
+    it could not decide (503, its policy engine silent) or is busy (429): one that failed inside (500) would fail
+    the same way each time."""
+    if isinstance(error, kube.Unreachable):
+        return error.reason != kube.UNTRUSTED
+    if error.status not in TRANSIENT_STATUSES:
+        return False
+    return not (error.message.startswith("admission webhook") and error.status not in (429, 503))
+
+
+def retry_pause(error: kube.ApiError, pause: float) -> float:
+    """How long to wait before asking again: a random share of `pause` (from half to all of it), so that starts
+    refused at the same moment do not all ask again at the same moment, and at least what a 429 asks for
+    (`details.retryAfterSeconds`, as API Priority and Fairness sends it)."""
+    wait = random.uniform(pause / 2, pause)
+    if error.status == 429:
+        asked = (error.body.get("details") or {}).get("retryAfterSeconds")
+        if isinstance(asked, int | float) and not isinstance(asked, bool) and asked > 0:
+            wait = max(wait, min(float(asked), MAX_API_RETRY_SECONDS))
+    return wait
 
 
 def _condition(instance: dict[str, Any] | None, type_: str) -> dict[str, Any]:
@@ -250,9 +278,17 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         help="""How long, from its first failure, a read the start depends on (the hub's permissions, the
         entitlements) and the creation of the instance are tried again, with a growing pause, when the API server
         cannot be reached or answers that it is busy or failing (429 or 5xx), before the start is refused. Under a large start, one such answer would
-        otherwise refuse every start waiting on the same read. Zero: refuse at the first.
+        otherwise refuse every start waiting on the same read. Zero: refuse at the first. At most 300.
         `c.JupyternetesSpawner.api_retry_seconds = 30`""",
     ).tag(config=True)
+
+    @validate("api_retry_seconds")
+    def _valid_retry_seconds(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if not (math.isfinite(value) and 0 <= value <= MAX_API_RETRY_SECONDS):
+            raise TraitError(f"c.JupyternetesSpawner.api_retry_seconds must be from 0 to {MAX_API_RETRY_SECONDS:g} "
+                             f"seconds, not {value!r}: it is how long a start keeps asking a failing API server")
+        return value
 
     entitlements_configmap = Unicode(
         "jupyternetes-entitlements",
@@ -351,13 +387,13 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             try:
                 return await call()
             except kube.ApiError as error:
-                passing = isinstance(error, kube.Unreachable) or error.status in TRANSIENT_STATUSES
                 if deadline is None:
                     deadline = time.monotonic() + self.api_retry_seconds
-                if not passing or time.monotonic() + pause > deadline:
+                wait = retry_pause(error, pause)
+                if not may_pass_if_asked_again(error) or time.monotonic() + wait > deadline:
                     raise
-                self.log.warning("%s failed, trying again in %.1f s: %s", what, pause, error)
-            await asyncio.sleep(pause)
+                self.log.warning("%s failed, trying again in %.1f s: %s", what, wait, error)
+            await asyncio.sleep(wait)
             pause = min(pause * 2, 8.0)
 
     def _watcher(self) -> InstanceWatcher:
@@ -553,30 +589,38 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         api = self._api()
         await self._check_privileges(api, namespace)
         watcher = InstanceWatcher.shared(api, namespace)
+        # From here the name is this server's to stop: a start cancelled (JupyterHub's start_timeout) while its
+        # create is in flight may still have made the instance, and JupyterHub then stops the server. `stop` finds
+        # it by name and deletes it only if it is this very server's (another's is never touched).
+        self.instance_name, self.instance_namespace, self.instance_uid = name, namespace, ""
+        began = time.monotonic()
         try:
             try:
-                # A create asked again may meet its own first try (the answer was lost): a Conflict, handled below.
                 created = await self._retrying(f"creating instance {namespace}/{name}", lambda: api.create(body))
             except kube.Conflict:
-                # Left over from a spawn that did not finish (or a hub that crashed): it holds an old token. It is
-                # replaced only if it is this very server's; another's is never touched.
-                leftover = await self._leftover_of_ours(api, name, namespace)
-                if leftover:
-                    self.log.info("replacing leftover instance %s/%s", namespace, name)
-                    await self._delete_and_wait(name, namespace, leftover, timeout=self.start_timeout)
-                created = await api.create(body)
+                # A create asked again may meet its own first try, whose answer was lost: then it is this start's
+                # (the same spec, sealed values and all, which are new for every start) and is kept.
+                created = await self._own_first_try(api, name, namespace, body)
+                if created is None:
+                    # Left over from a spawn that did not finish (or a hub that crashed): it holds an old token. It
+                    # is replaced only if it is this very server's; another's is never touched.
+                    leftover = await self._leftover_of_ours(api, name, namespace)
+                    if leftover:
+                        self.log.info("replacing leftover instance %s/%s", namespace, name)
+                        await self._delete_and_wait(name, namespace, leftover, timeout=self.start_timeout)
+                    created = await api.create(body)
         except kube.Forbidden as error:
             raise SpawnError(f"Your server could not start: {error.message}") from error
         except kube.ApiError as error:
-            if not (isinstance(error, kube.Unreachable) or error.status in TRANSIENT_STATUSES):
+            if not may_pass_if_asked_again(error):
                 raise
+            # What failed (addresses, certificates, a webhook's URL) is for the administrator's log, not the page.
             self.log.error("cannot create instance %s/%s for %s: %s", namespace, name, self._log_name, error)
-            raise SpawnError("Your server could not start: Kubernetes did not take the request in "
-                             f"{self.api_retry_seconds:g} seconds ({error.message}). Try again in a moment; if this "
-                             "persists, ask your administrator.") from None
+            raise SpawnError("Your server could not start: Kubernetes did not take the request (asked for "
+                             f"{time.monotonic() - began:.0f} seconds). Try again in a moment; if this persists, ask "
+                             "your administrator.") from None
         uid = created["metadata"]["uid"]
-        # Only now is the instance this spawner's to stop (JupyterHub stops a server whose start failed).
-        self.instance_name, self.instance_namespace, self.instance_uid = name, namespace, uid
+        self.instance_uid = uid
         self.log.info("created instance %s/%s for %s", namespace, name, self._log_name)
         seen = False
 
@@ -645,6 +689,19 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             return  # another server's: logged, never touched
         if uid:
             await self._delete_and_wait(self.instance_name, namespace, uid, timeout=0 if now else self.start_timeout)
+
+    async def _own_first_try(self, api: kube.AsyncKube, name: str, namespace: str,
+                             body: dict[str, Any]) -> dict[str, Any] | None:
+        """The instance of this name if it is the one this start's own create made (its spec is `body`'s, whose
+        sealed values were sealed for this start alone), else None."""
+        try:
+            existing = await api.get(kube.INSTANCE, name, namespace)
+        except kube.NotFound:
+            return None
+        if existing.get("spec") != body["spec"] or (existing.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        self.log.info("instance %s/%s was made by this start's first try, whose answer was lost", namespace, name)
+        return existing
 
     async def _leftover_of_ours(self, api: kube.AsyncKube, name: str, namespace: str) -> str:
         """The uid of the instance of this name if it is this very server's (same user, user id and server name);
