@@ -37,9 +37,7 @@ deny contains {
 } if {
 	some name, value in input.variables
 	pattern := lib.config.variables.patterns[name]
-	# The whole value must match: regex.match alone finds the pattern anywhere in it (src/jupyternetes/patterns.py
-	# judges opened sealed values the same way).
-	not regex.match(sprintf("^(?:%s)$", [pattern]), value)
+	not whole_match(pattern, value)
 }
 
 deny contains {
@@ -55,4 +53,12 @@ deny contains {
 spawner_defined(name) if {
 	some pattern in lib.config.variables.spawner_defined
 	glob.match(pattern, null, name)
+}
+
+# The whole value must match: regex.match alone finds the pattern anywhere in it. A pattern that is not valid on its
+# own (an officer's unbalanced parenthesis could otherwise close the wrapper early) matches nothing.
+# src/jupyternetes/patterns.py judges opened sealed values the same way.
+whole_match(pattern, value) if {
+	regex.is_valid(pattern)
+	regex.match(sprintf("^(?:%s)$", [pattern]), value)
 }

@@ -72,3 +72,11 @@ test_pattern_that_does_not_compile_refuses if {
 	some d in variables.deny with input as instance({"jupyterhub.user.id": "12"}) with data.jupyternetes.config as broken
 	contains(d.message, "does not match")
 }
+
+test_pattern_that_escapes_the_anchors_refuses_everything if {
+	typo := {"variables": object.union(config.variables, {"patterns": {"jupyterhub.user.id": "[0-9]+)|([0-9]+"}})}
+	some d in variables.deny with input as instance({"jupyterhub.user.id": "1; anything"}) with data.jupyternetes.config as typo
+	contains(d.message, "does not match")
+	some e in variables.deny with input as instance({"jupyterhub.user.id": "12"}) with data.jupyternetes.config as typo
+	contains(e.message, "does not match")
+}

@@ -38,6 +38,12 @@ def test_the_shipped_data_fits() -> None:
     ("variables", {"max_length": "4096"}, "variables.max_length: input should be a valid integer"),
     ("variables", {"patterns": {"jupyterhub.user.id": "(?<=a)b"}},
      "variables.patterns['jupyterhub.user.id']: '(?<=a)b' is not a regular expression in RE2's syntax"),
+    ("variables", {"patterns": {"jupyterhub.user.id": "[0-9]+)|([0-9]+"}},
+     "variables.patterns['jupyterhub.user.id']: '[0-9]+)|([0-9]+' is not a regular expression in RE2's syntax"),
+    ("variables", {"patterns": {"jupyterhub.user.id": "\\Q12"}},
+     "variables.patterns['jupyterhub.user.id']: '\\\\Q12' is not a regular expression in RE2's syntax"),
+    ("variables", {"patterns": {"jupyterhub.user.id": "\\C+"}},
+     "variables.patterns['jupyterhub.user.id']: '\\\\C+' uses \\C (any byte), which OPA does not accept"),
 ])
 def test_a_mistake_that_would_switch_a_rule_off_is_refused_with_its_path(
     tmp_path: Path, section: str, value: Any, words: str,

@@ -313,6 +313,8 @@ class TestAskingAgain:
         assert all(7.0 <= retry_pause(asked, 1.0) for _ in range(20))
         absurd = kube.ApiError(429, "TooManyRequests", "slow down", {"details": {"retryAfterSeconds": 10**9}})
         assert retry_pause(absurd, 1.0) == 300.0
+        proxy = kube.ApiError(429, "TooManyRequests", "slow down", {"details": "not an object"})
+        assert 0.5 <= retry_pause(proxy, 1.0) <= 1.0
 
     @pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, 301.0])
     def test_api_retry_seconds_outside_zero_to_300_is_refused_naming_it(self, value: float) -> None:
@@ -325,8 +327,10 @@ class TestAskingAgain:
         ({"allowed": False, "denied": True}, False),
         ({"allowed": True, "evaluationError": "webhook authorizer: timeout"}, True),
         ({"allowed": False, "evaluationError": "webhook authorizer: timeout"}, privileges.Undecided),
+        ({"allowed": False, "denied": True, "evaluationError": "webhook authorizer: timeout"}, False),
         (None, privileges.Undecided),
-    ], ids=["allowed", "not allowed", "denied", "allowed despite an error", "undecided", "no answer"])
+    ], ids=["allowed", "not allowed", "denied", "allowed despite an error", "undecided", "denied despite an error",
+            "no answer"])
     async def test_an_access_review_an_authorizer_could_not_decide_is_no_finding(
         self, status: dict[str, Any] | None, outcome: bool | type[Exception]
     ) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from jupyternetes import kube
 from jupyternetes.webhook.app import create_app
 from jupyternetes.webhook.judge import Judge
 from jupyternetes.webhook.settings import WebhookSettings
@@ -116,7 +117,20 @@ def test_a_review_that_outlives_the_api_servers_timeout_gives_up_and_denies() ->
     assert time.monotonic() - started < 10
     answer = response.json()["response"]
     assert answer["allowed"] is False and answer["status"]["code"] == 503
-    assert "could not judge this request within 1 s (the API server's timeout for it)" in answer["status"]["message"]
+    assert "could not judge this request within 0.5 s (the API server's timeout for it)" in answer["status"]["message"]
+
+
+def test_an_api_server_that_does_not_answer_what_a_decision_needs_denies_with_503_not_500() -> None:
+    """A 500 says that the webhook itself failed, and the spawner does not ask again; the API server failing to
+    answer the webhook's own read is a moment's trouble (503), which it does ask again."""
+    class Unreachable(fakes.DictLookup):
+        async def template(self, namespace: str, name: str) -> dict[str, Any] | None:
+            raise kube.Unreachable(0, "Unreachable", "GET /apis/kadense.io/v1/...: ServerDisconnectedError")
+
+    body = fakes.review("jupyternotebookinstances", seeds.seed_instance(), user="system:serviceaccount:default:hub")
+    answer = _post(_client(lookup=Unreachable()), "/validate", body).json()["response"]
+    assert answer["allowed"] is False and answer["status"]["code"] == 503
+    assert "could not read what it needs from the API server" in answer["status"]["message"]
 
 
 def test_policy_engine_unavailable_denies_and_says_so() -> None:

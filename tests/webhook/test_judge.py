@@ -362,8 +362,12 @@ class TestTheInstancesSecret:
         ("[0-9]+", "12", True),
         ("(?<=a)b", "b", False),
         ("^(a+)+$", "a" * 4000 + "b", False),
+        ("[0-9]+)|([0-9]+", "1; anything", False),
+        ("\\Qa\\E\\Q)", "a)", False),
+        ("\\C", "a", False),
     ], ids=["anchored", "final newline", "other script's digits", "word and newline", "unanchored",
-            "unanchored whole", "does not compile", "backtracking pattern"])
+            "unanchored whole", "does not compile", "backtracking pattern", "escapes the anchors",
+            "quote escapes the anchors", "any byte"])
     async def test_a_sealed_value_is_judged_as_opa_judges_a_plain_one(self, pattern: str, value: str,
                                                                        allowed: bool) -> None:
         """The whole value, in RE2 (OPA's regex.match under policies/variables' ^(?:...)$), never Python's `re`."""

@@ -33,7 +33,7 @@ async def _allowed(api: kube.AsyncKube, namespace: str, verb: str, resource: str
         raise Undecided(f"the API server's review of '{verb} {resource}' came back without an answer")
     if status.get("allowed") is True:
         return True
-    if status.get("evaluationError"):
+    if status.get("evaluationError") and status.get("denied") is not True:
         # An authorizer failed: what it would have granted is unknown, so this is no finding that the hub is narrow.
         raise Undecided(f"the API server could not decide whether the hub may {verb} {resource}: "
                         f"{status['evaluationError']}")

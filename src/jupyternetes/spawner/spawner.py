@@ -73,8 +73,9 @@ def retry_pause(error: kube.ApiError, pause: float) -> float:
     refused at the same moment do not all ask again at the same moment, and at least what a 429 asks for
     (`details.retryAfterSeconds`, as API Priority and Fairness sends it)."""
     wait = random.uniform(pause / 2, pause)
-    if error.status == 429:
-        asked = (error.body.get("details") or {}).get("retryAfterSeconds")
+    details = error.body.get("details") if isinstance(error.body, dict) else None
+    if error.status == 429 and isinstance(details, dict):
+        asked = details.get("retryAfterSeconds")
         if isinstance(asked, int | float) and not isinstance(asked, bool) and asked > 0:
             wait = max(wait, min(float(asked), MAX_API_RETRY_SECONDS))
     return wait
@@ -323,6 +324,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     instance_namespace = Unicode("")
     #: The uid of the instance this spawner created: it only ever deletes that very object.
     instance_uid = Unicode("")
+    #: The instance's create while it runs (it runs on if the start is cancelled; `poll` waits for it).
+    _creating: asyncio.Future[dict[str, Any]] | None = None
     #: Why the last server stopped on its own (its session limit, a crash), in words for the user; kept in the hub's
     #: database through the stop, shown on the "server not running" page and the spawn page, cleared by a start.
     stop_reason = Unicode("")
@@ -570,8 +573,9 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
                 lambda: privileges.excess(api, namespace)))
         except kube.ApiError as error:
             self.log.error("cannot ask the API server what the hub may do in namespace %s: %s", namespace, error)
-            raise SpawnError("Your server could not start: this hub could not reach Kubernetes to check its own "
-                             "permissions. Try again in a moment; if this persists, ask your administrator.") from None
+            raise SpawnError("Your server could not start: this hub could not get an answer from Kubernetes about its "
+                             "own permissions. Try again in a moment; if this persists, ask your administrator."
+                             ) from None
         if wide:
             self.log.error("the hub's Kubernetes identity may %s in namespace %s, which a breached hub could use to "
                            "read servers' tokens; narrow its RBAC (Zero to JupyterHub: rbac.create: false), or set "
@@ -594,9 +598,13 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         # it by name and deletes it only if it is this very server's (another's is never touched).
         self.instance_name, self.instance_namespace, self.instance_uid = name, namespace, ""
         began = time.monotonic()
+        # The create runs on if the start is cancelled, so that `poll` can wait for its outcome (see `poll`).
+        self._creating = asyncio.ensure_future(self._retrying(f"creating instance {namespace}/{name}",
+                                                              lambda: api.create(body)))
+        self._creating.add_done_callback(lambda done: done.cancelled() or done.exception())  # read here or below
         try:
             try:
-                created = await self._retrying(f"creating instance {namespace}/{name}", lambda: api.create(body))
+                created = await asyncio.shield(self._creating)
             except kube.Conflict:
                 # A create asked again may meet its own first try, whose answer was lost: then it is this start's
                 # (the same spec, sealed values and all, which are new for every start) and is kept.
@@ -612,12 +620,14 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         except kube.Forbidden as error:
             raise SpawnError(f"Your server could not start: {error.message}") from error
         except kube.ApiError as error:
-            if not may_pass_if_asked_again(error):
-                raise
-            # What failed (addresses, certificates, a webhook's URL) is for the administrator's log, not the page.
+            # What failed (addresses, certificates, a webhook's URL) is for the administrator's log, not the page; a
+            # refusal (above) is the admission's own words, written for the user.
             self.log.error("cannot create instance %s/%s for %s: %s", namespace, name, self._log_name, error)
-            raise SpawnError("Your server could not start: Kubernetes did not take the request (asked for "
-                             f"{time.monotonic() - began:.0f} seconds). Try again in a moment; if this persists, ask "
+            if may_pass_if_asked_again(error):
+                raise SpawnError("Your server could not start: Kubernetes did not take the request (asked for "
+                                 f"{time.monotonic() - began:.0f} seconds). Try again in a moment; if this persists, "
+                                 "ask your administrator.") from None
+            raise SpawnError(f"Your server could not start: Kubernetes refused the request ({error.reason}). Ask "
                              "your administrator.") from None
         uid = created["metadata"]["uid"]
         self.instance_uid = uid
@@ -649,6 +659,19 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
     async def poll(self) -> int | None:
         if not self.instance_name:
             return 0
+        if not self.instance_uid:
+            # A start that did not finish (JupyterHub cancelled it, or it failed): its create may have made the
+            # instance, which the watch may not show yet. Wait for the create, then ask the API server; an instance
+            # of this server's is "running", so that JupyterHub calls `stop`, which deletes it.
+            creating = self._creating
+            if creating is not None and not creating.done():
+                await asyncio.wait([creating], timeout=self.api_retry_seconds + 2 * kube.DEFAULT_TIMEOUT)
+            try:
+                leftover = await self._leftover_of_ours(self._api(), self.instance_name,
+                                                        self.instance_namespace or self.namespace)
+            except (SpawnError, kube.ApiError):
+                return 1  # another server's (never touched), or not readable now: JupyterHub asks again later
+            return None if leftover else 1
         watcher = self._watcher()
         await watcher.synced()
         instance = watcher.get(self.instance_name)

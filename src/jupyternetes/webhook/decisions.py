@@ -7,6 +7,7 @@ Secret's data, a sealed variable or a ConfigMap's contents cannot reach the log.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
@@ -28,6 +29,10 @@ MAX_NAME: Final = 256
 _KINDS: Final = {constants.TEMPLATE_PLURAL: constants.TEMPLATE_KIND, constants.INSTANCE_PLURAL: constants.INSTANCE_KIND}
 
 log: logging.Logger = jsonlog.logger(LOGGER)
+
+
+#: How long a record may wait to read an instance's template for its images (it is written without them after).
+TEMPLATE_READ_SECONDS: Final = 1.0
 
 
 class TemplateLookup(Protocol):
@@ -149,7 +154,9 @@ async def record(webhook: str, request: Request, response: Mapping[str, Any], *,
             ref = context(constants.INSTANCE_KIND, request.object, request.namespace)["template"]
             if ref is not None:
                 try:
-                    images = template_images(await lookup.template(ref["namespace"], ref["name"]))
+                    # Normally in the cache (the decision has just read it); never a long wait for the record.
+                    async with asyncio.timeout(TEMPLATE_READ_SECONDS):
+                        images = template_images(await lookup.template(ref["namespace"], ref["name"]))
                 except Exception:  # noqa: BLE001 - the record is written without images rather than not at all
                     images = []
         jsonlog.emit(log, build(webhook, request, response, verdict=verdict, extra_rules=extra_rules,

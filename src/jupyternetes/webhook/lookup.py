@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, Final
 
 from jupyternetes import kube, naming
 from jupyternetes.webhook import metrics
+
+#: How many lists of every instance (for templates being deleted) the webhook makes at once.
+LISTS_AT_ONCE: Final = 2
 
 
 class CachedLookup:
@@ -19,6 +22,10 @@ class CachedLookup:
         for reflector in (self.instances, self.templates):
             reflector.on_error = lambda error, plural=reflector.rt.plural: metrics.WATCH_FAILURES.labels(plural).inc()
         self._tasks: list[asyncio.Task[None]] = []
+        #: Lists of every instance (a template's deletion) at most this many at once: anything that reaches the
+        #: webhook's port can send such reviews, and each list must not take a connection the API server's own
+        #: reviews need.
+        self._listing = asyncio.Semaphore(LISTS_AT_ONCE)
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(r.run()) for r in (self.instances, self.templates)]
@@ -62,7 +69,9 @@ class CachedLookup:
         cache: deleting a template is rare, and an instance created a moment ago must count. `kube.ApiError` if the
         list fails."""
         found = []
-        for item in (await self.api.list(kube.INSTANCE)).get("items") or []:
+        async with self._listing:
+            listed = await self.api.list(kube.INSTANCE)
+        for item in listed.get("items") or []:
             meta = item.get("metadata") or {}
             ref = (item.get("spec") or {}).get("template") or {}
             if ref.get("name") == name and (ref.get("namespace") or meta.get("namespace")) == namespace:

@@ -14,6 +14,7 @@ from typing import Any, Final
 from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse
 
+from jupyternetes import kube
 from jupyternetes.webhook import decisions, metrics, review
 
 
@@ -49,6 +50,8 @@ Decide = Callable[[HttpRequest, review.Request], Awaitable[dict[str, Any]]]
 
 #: How long a decision may take when the judge has no settings (the configurations' default timeoutSeconds).
 DEFAULT_DEADLINE_SECONDS: Final = 5.0
+#: What is kept of the API server's timeout for the answer to reach it.
+ANSWER_MARGIN_SECONDS: Final = 0.5
 
 #: What each webhook judges: resource -> kind label for metrics.
 JUDGED: Final = {"jupyternotebooktemplates": "template", "jupyternotebookinstances": "instance", "pods": "pod",
@@ -62,9 +65,17 @@ def _rule(rule: str, answer: dict[str, Any]) -> dict[str, str]:
 
 
 def _deadline(http: HttpRequest) -> float:
-    """How long a decision may take: the API server's timeout for the call (`timeout_seconds`)."""
+    """How long a decision may take: a little less than the API server's timeout for the call (`timeout_seconds`),
+    so that the denial reaches it."""
     settings = getattr(getattr(http.app.state, "judge", None), "settings", None)
-    return float(getattr(settings, "timeout_seconds", DEFAULT_DEADLINE_SECONDS))
+    timeout = float(getattr(settings, "timeout_seconds", DEFAULT_DEADLINE_SECONDS))
+    return max(timeout - ANSWER_MARGIN_SECONDS, ANSWER_MARGIN_SECONDS)
+
+
+def _api_unavailable(error: Exception) -> bool:
+    """Whether `error` is the API server unreachable, busy or failing (not the webhook's own fault)."""
+    return isinstance(error, kube.Unreachable) or (isinstance(error, kube.ApiError)
+                                                    and error.status in (429, 500, 502, 503, 504))
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -113,7 +124,18 @@ async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONRespons
                 "timeout for it) and refuses it; try again"))
             await decisions.record(webhook, request, answer, extra_rules=[_rule("timeout", answer)])
             return Answer(answer)
-        except Exception:  # noqa: BLE001 - an unexpected error must deny, never admit and never 500
+        except Exception as error:  # noqa: BLE001 - an unexpected error must deny, never admit and never 500
+            if _api_unavailable(error):
+                # The API server did not answer what the decision needs: a moment's trouble, so the caller may ask
+                # again (a 500 says that the webhook itself failed, which asking again would not mend).
+                logger.warning("%s webhook: could not read what judging %s %s/%s needs (uid %s): %s", webhook, kind,
+                               request.namespace, request.name, request.uid, error)
+                outcome = "error"
+                answer = review.response(request.uid, False, code=503, message=(
+                    "the Jupyternetes webhook could not read what it needs from the API server to judge this "
+                    "request and refuses it; try again"))
+                await decisions.record(webhook, request, answer, extra_rules=[_rule("api-unavailable", answer)])
+                return Answer(answer)
             logger.exception("%s webhook: error judging %s %s/%s (uid %s)", webhook, kind, request.namespace,
                              request.name, request.uid)
             outcome = "error"
