@@ -14,6 +14,7 @@ class Relay:
         self.host, self.port = real.hostname or "127.0.0.1", real.port or 443
         self.delay = delay
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self, listen: int = 0) -> int:
         """Listen on 127.0.0.1:`listen` (any free port if 0); the port listened on."""
@@ -21,8 +22,11 @@ class Relay:
         return int(self._server.sockets[0].getsockname()[1])
 
     def close(self) -> None:
+        """Stop listening and end every connection through the relay."""
         if self._server is not None:
             self._server.close()
+        for writer in list(self._writers):
+            writer.close()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delayed: bool) -> None:
         try:
@@ -38,4 +42,9 @@ class Relay:
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection(self.host, self.port)
-        await asyncio.gather(self._pipe(reader, upstream_writer, False), self._pipe(upstream_reader, writer, True))
+        self._writers |= {writer, upstream_writer}
+        try:
+            await asyncio.gather(self._pipe(reader, upstream_writer, False),
+                                 self._pipe(upstream_reader, writer, True))
+        finally:
+            self._writers -= {writer, upstream_writer}
