@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -166,6 +167,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(json.dumps({label: {k: v for k, v in results[label].items() if k != "running_every_2s"}}),
                   flush=True)
     finally:
+        if args.keep_logs:
+            # Every component's log (hubs with their proxies, webhook, operator, API server), to look into a failure.
+            shutil.copytree(local.log_dir, args.keep_logs, dirs_exist_ok=True)
         local.stop()
     return results
 
@@ -181,6 +185,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="how long each side may take")
     parser.add_argument("--kubespawner-first", action="store_true")
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--keep-logs", type=Path, help="copy every component's log to this directory at the end")
     args = parser.parse_args()
     return emit(asyncio.run(run(args)), args.output)
 

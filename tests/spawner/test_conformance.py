@@ -248,8 +248,7 @@ async def test_a_create_whose_answer_was_lost_is_kept_when_the_start_asks_again(
         assert await s._own_first_try(api, name, s.namespace, another) is None
     finally:
         s.instance_name, s.instance_namespace = name, s.namespace
-        await s.stop()
-        await api.aclose()
+        await s.stop()  # (the client is the hub's shared one, kept open for the other tests)
 
 
 async def test_a_start_cancelled_while_its_create_is_in_flight_leaves_nothing_behind(
