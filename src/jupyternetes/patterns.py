@@ -44,6 +44,7 @@ def _has_any_byte(pattern: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=256)
 def problem(pattern: str) -> str | None:
     """Why `pattern` is not a regular expression the policies can use, or None when it is."""
     if len(pattern) > MAX_PATTERN_LENGTH:

@@ -40,6 +40,7 @@ from jupyternetes.kube.config import (
     KubeConfig,
 )
 from jupyternetes.kube.errors import (
+    TRANSIENT_STATUSES,
     UNTRUSTED,
     ApiError,
     Conflict,
@@ -49,6 +50,7 @@ from jupyternetes.kube.errors import (
     KubeConfigError,
     NotFound,
     Unreachable,
+    transient,
 )
 from jupyternetes.kube.manifests import load_manifests
 from jupyternetes.kube.reflector import Reflector
@@ -69,7 +71,7 @@ from jupyternetes.kube.resources import (
 __all__ = [
     "APPLY_PATCH", "CONFIG_MAP", "DEFAULT_TIMEOUT", "EVENT", "EXEC_REFRESH_MARGIN_SECONDS", "EXEC_TIMEOUT_SECONDS",
     "EXEC_TOKEN_SECONDS", "INSTANCE", "IN_CLUSTER_DIR", "JSON_PATCH", "KNOWN_TYPES", "MERGE_PATCH", "NAMESPACE", "POD",
-    "PVC", "SECRET", "SERVICE_ACCOUNT", "STRATEGIC_PATCH", "TEMPLATE", "TOKEN_REREAD_SECONDS", "UNTRUSTED", "ApiError",
-    "AsyncKube", "Conflict", "ExecPlugin", "Fenced", "Forbidden", "Gone", "Kube", "KubeConfig", "KubeConfigError",
-    "NotFound", "Reflector", "ResourceType", "Unreachable", "load_manifests",
+    "PVC", "SECRET", "SERVICE_ACCOUNT", "STRATEGIC_PATCH", "TEMPLATE", "TOKEN_REREAD_SECONDS", "TRANSIENT_STATUSES",
+    "UNTRUSTED", "ApiError", "AsyncKube", "Conflict", "ExecPlugin", "Fenced", "Forbidden", "Gone", "Kube", "KubeConfig",
+    "KubeConfigError", "NotFound", "Reflector", "ResourceType", "Unreachable", "load_manifests", "transient",
 ]

@@ -56,4 +56,13 @@ class Fenced(ApiError):
     operator replica that cannot be sure it still holds the leader lease). Nothing reached the API server."""
 
 
+#: Statuses with which the API server says it is busy or failing: the same request may pass if asked again.
+TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+
+
+def transient(error: ApiError) -> bool:
+    """Whether the API server could not be reached or answered that it is busy or failing (not a refusal)."""
+    return isinstance(error, Unreachable) or error.status in TRANSIENT_STATUSES
+
+
 _ERRORS_BY_STATUS: Final[dict[int, type[ApiError]]] = {404: NotFound, 409: Conflict, 403: Forbidden, 410: Gone}

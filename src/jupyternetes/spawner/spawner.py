@@ -34,8 +34,6 @@ T = TypeVar("T")
 #: Where the shipped hub page templates are: `c.JupyterHub.template_paths = [TEMPLATES]` shows users why their
 #: server stopped (the session limit, for example) on the "server not running" page.
 TEMPLATES: Final = str(Path(__file__).parent / "templates")
-#: API answers that may pass if asked again (see `api_retry_seconds`), besides no answer at all.
-TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 #: The longest `api_retry_seconds` (and the longest pause an API server's Retry-After may ask for).
 MAX_API_RETRY_SECONDS: Final = 300.0
 #: The key of the entitlements ConfigMap that holds the rules (a JSON list, policy data `entitlements.rules`).
@@ -61,10 +59,10 @@ def may_pass_if_asked_again(error: kube.ApiError) -> bool:
     certificate was refused), or it answered that it is busy or failing. A webhook's denial passes only when it said
     it could not decide (503, its policy engine silent) or is busy (429): one that failed inside (500) would fail
     the same way each time."""
+    if not kube.transient(error):
+        return False
     if isinstance(error, kube.Unreachable):
         return error.reason != kube.UNTRUSTED
-    if error.status not in TRANSIENT_STATUSES:
-        return False
     return not (error.message.startswith("admission webhook") and error.status not in (429, 503))
 
 
@@ -278,8 +276,9 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
         30.0,
         help="""How long, from its first failure, a read the start depends on (the hub's permissions, the
         entitlements) and the creation of the instance are tried again, with a growing pause, when the API server
-        cannot be reached or answers that it is busy or failing (429 or 5xx), before the start is refused. Under a large start, one such answer would
-        otherwise refuse every start waiting on the same read. Zero: refuse at the first. At most 300.
+        cannot be reached or answers that it is busy or failing (429 or 5xx), before the start is refused. Under a
+        large start, one such answer would otherwise refuse every start waiting on the same read. Zero: refuse at the
+        first. At most 300.
         `c.JupyternetesSpawner.api_retry_seconds = 30`""",
     ).tag(config=True)
 

@@ -72,10 +72,11 @@ def _deadline(http: HttpRequest) -> float:
     return max(timeout - ANSWER_MARGIN_SECONDS, ANSWER_MARGIN_SECONDS)
 
 
-def _api_unavailable(error: Exception) -> bool:
-    """Whether `error` is the API server unreachable, busy or failing (not the webhook's own fault)."""
-    return isinstance(error, kube.Unreachable) or (isinstance(error, kube.ApiError)
-                                                    and error.status in (429, 500, 502, 503, 504))
+async def _refuse(webhook: str, request: review.Request, code: int, rule: str, message: str) -> Answer:
+    """A refusal the webhook makes itself (not a verdict of its rules): answered with `code`, recorded as `rule`."""
+    answer = review.response(request.uid, False, code=code, message=message)
+    await decisions.record(webhook, request, answer, extra_rules=[_rule(rule, answer)])
+    return Answer(answer)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -104,11 +105,9 @@ async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONRespons
         kind = JUDGED.get(request.resource.resource, "unknown")
         if kind == "unknown":
             outcome = "denied"
-            answer = review.response(request.uid, False, code=400, message=(
+            return await _refuse(webhook, request, 400, "webhook-rules", (
                 f"the Jupyternetes {webhook} webhook does not judge {request.resource.resource!r}; check the webhook "
                 "configuration's rules"))
-            await decisions.record(webhook, request, answer, extra_rules=[_rule("webhook-rules", answer)])
-            return Answer(answer)
         deadline = _deadline(http)
         try:
             # The API server stops waiting after its timeout; a review still queued then (for one of the client's
@@ -119,31 +118,24 @@ async def handle(http: HttpRequest, webhook: str, decide: Decide) -> JSONRespons
             logger.warning("%s webhook: could not judge %s %s/%s (uid %s) within %g s", webhook, kind,
                            request.namespace, request.name, request.uid, deadline)
             outcome = "error"
-            answer = review.response(request.uid, False, code=503, message=(
+            return await _refuse(webhook, request, 503, "timeout", (
                 f"the Jupyternetes webhook could not judge this request within {deadline:g} s (the API server's "
                 "timeout for it) and refuses it; try again"))
-            await decisions.record(webhook, request, answer, extra_rules=[_rule("timeout", answer)])
-            return Answer(answer)
         except Exception as error:  # noqa: BLE001 - an unexpected error must deny, never admit and never 500
-            if _api_unavailable(error):
+            outcome = "error"
+            if isinstance(error, kube.ApiError) and kube.transient(error):
                 # The API server did not answer what the decision needs: a moment's trouble, so the caller may ask
                 # again (a 500 says that the webhook itself failed, which asking again would not mend).
                 logger.warning("%s webhook: could not read what judging %s %s/%s needs (uid %s): %s", webhook, kind,
                                request.namespace, request.name, request.uid, error)
-                outcome = "error"
-                answer = review.response(request.uid, False, code=503, message=(
+                return await _refuse(webhook, request, 503, "api-unavailable", (
                     "the Jupyternetes webhook could not read what it needs from the API server to judge this "
                     "request and refuses it; try again"))
-                await decisions.record(webhook, request, answer, extra_rules=[_rule("api-unavailable", answer)])
-                return Answer(answer)
             logger.exception("%s webhook: error judging %s %s/%s (uid %s)", webhook, kind, request.namespace,
                              request.name, request.uid)
-            outcome = "error"
-            answer = review.response(request.uid, False, code=500, message=(
+            return await _refuse(webhook, request, 500, "internal-error", (
                 "the Jupyternetes webhook hit an internal error while judging this request and refuses it; "
                 f"see the webhook's log for uid {request.uid}"))
-            await decisions.record(webhook, request, answer, extra_rules=[_rule("internal-error", answer)])
-            return Answer(answer)
         outcome = "allowed" if answer["response"]["allowed"] else "denied"
         dry_run = "true" if request.dry_run else "false"
         # One record per decision (docs/audit.md), with the rules of the verdict the route left on the request.
