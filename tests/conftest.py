@@ -9,7 +9,22 @@ import pytest
 
 from jupyternetes import kube
 from jupyternetes.dev import cluster as cluster_mod
+from jupyternetes.dev import node as node_mod
 from jupyternetes.dev import rbac
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Undo what a real node of an earlier, killed run left on this machine, as the node's next start would, so that
+    the node tests' checks for leftovers catch this run's own. Whatever cannot be undone stops the run here."""
+    if not node_mod.stale_node_left():
+        return
+    left = node_mod.cleanup_stale()
+    if left:
+        raise pytest.UsageError("a real node of an earlier run was killed, and its changes to this machine could not "
+                                "all be undone: " + "; ".join(left))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("undid the changes a killed earlier run's real node had left on this machine")
 
 
 @pytest.fixture(scope="session")
