@@ -514,7 +514,8 @@ def _ensure(client: kube.Kube, obj: dict[str, Any]) -> None:
 
 def _crd_established(client: kube.Kube, name: str) -> bool:
     crd = client.get(kube.KNOWN_TYPES[("apiextensions.k8s.io/v1", "CustomResourceDefinition")], name)
-    return any(c["type"] == "Established" and c["status"] == "True" for c in crd.get("status", {}).get("conditions", []))
+    conditions = crd.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
 def _node_ready(client: kube.Kube, name: str) -> bool:

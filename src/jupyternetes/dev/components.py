@@ -349,7 +349,8 @@ def isolate_notebooks(local: cluster.LocalCluster, node_ip: str, hub_port: int, 
     data = yaml.safe_load(((policies or policy_dir()) / "data.yaml").read_text()) or {}
     config = (data.get("jupyternetes") or {}).get("config") or {}
     notebooks = network.NotebookNetwork(
-        ingress_from=[{"ipBlock": {"cidr": f"{POD_GATEWAY}/32"}}], hub_peers=[{"ipBlock": {"cidr": f"{node_ip}/32"}}], hub_ports=[{"port": hub_port, "protocol": "TCP"}], dns_peers=[],
+        ingress_from=[{"ipBlock": {"cidr": f"{POD_GATEWAY}/32"}}], hub_peers=[{"ipBlock": {"cidr": f"{node_ip}/32"}}],
+        hub_ports=[{"port": hub_port, "protocol": "TCP"}], dns_peers=[],
         destinations=(config.get("network") or {}).get("destinations") or {})
     made = notebooks.policies(namespace or local.config.hub_namespace, {"app.kubernetes.io/part-of": "jupyternetes"})
     with local.kube() as admin:

@@ -268,7 +268,8 @@ def image_config(config: dict[str, Any], diff_ids: list[str], created: str = "19
     }
 
 
-def manifest(config_descriptor: dict[str, Any], layers: list[dict[str, Any]], annotations: dict[str, str]) -> dict[str, Any]:
+def manifest(config_descriptor: dict[str, Any], layers: list[dict[str, Any]],
+             annotations: dict[str, str]) -> dict[str, Any]:
     """An OCI image manifest (pure)."""
     return {
         "schemaVersion": 2,

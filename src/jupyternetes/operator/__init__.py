@@ -1,1 +1,2 @@
-"""The operator: renders JupyterNotebookInstances into PVCs, pods and other resources (run as `jupyternetes operator`)."""
+"""The operator: renders JupyterNotebookInstances into PVCs, pods and other resources (run as
+`jupyternetes operator`)."""

@@ -308,7 +308,8 @@ def build(
     elif succeeded:
         ready_reason, ready_message = REASON_POD_SUCCEEDED, "every pod has run to completion"
     elif ready:
-        addresses = ", ".join(f"{s['resourceName']} at {s.get('podIP')}:{s.get('port')}" for s in status["pods"].values())
+        addresses = ", ".join(f"{s['resourceName']} at {s.get('podIP')}:{s.get('port')}"
+                              for s in status["pods"].values())
         ready_reason, ready_message = REASON_READY, f"running: {addresses}" if addresses else "provisioned"
     else:
         unfinished = [*(p for p in status["pods"].values() if p["state"] != STATE_RUNNING),

@@ -551,7 +551,8 @@ class JupyternetesSpawner(Spawner):  # type: ignore[misc]
             models.REASON_QUOTA: "your namespace's quota is used up",
             models.REASON_RENDER_FAILED: "its template could not be filled in",
             models.REASON_POD_FAILED: "the server stopped",
-            models.REASON_TEMPLATE_CHANGED: "its template changed since it started; start it again to use the new version",
+            models.REASON_TEMPLATE_CHANGED:
+                "its template changed since it started; start it again to use the new version",
             models.REASON_CLAIM_LOST: "its storage is gone",
         }.get(reason, "it could not be provisioned")
         return SpawnError(f"Your server could not start because {advice}: {message}. If this persists, ask your "

@@ -409,7 +409,8 @@ class Judge:
             expected = naming.object_name(name, str(entry))
             pod = await self.lookup.pod(namespace, expected) if state.get("resourceName") == expected else None
             pod_status = _mapping(_mapping(pod).get("status"))
-            ips = {_text(pod_status.get("podIP"))} | {_text(_mapping(i).get("ip")) for i in pod_status.get("podIPs") or []}
+            ips = {_text(pod_status.get("podIP"))}
+            ips |= {_text(_mapping(i).get("ip")) for i in pod_status.get("podIPs") or []}
             ips.discard("")
             port = models.http_port(_mapping(_mapping(pod).get("spec"))) if pod else None
             if (pod is None or not _instance_pod(pod, name, uid, str(entry)) or state.get("podIP") not in ips
@@ -698,8 +699,9 @@ def _control_plane(username: str) -> bool:
 def _protected_changes(old: Mapping[str, Any], new: Mapping[str, Any], kind: str, sub_resource: str,
                        username: str) -> list[str]:
     """What an update may not touch: any label (labels select Services and NetworkPolicies, so each one can open
-    or close a door), Jupyternetes' own annotations, owner references (only the garbage collector removes them), finalizers (only the control plane's), and the content: a pod's spec, a PVC's spec but
-    for binding to a volume, a Service's spec, a Secret's or ConfigMap's data. Ephemeral containers and in-place
+    or close a door), Jupyternetes' own annotations, owner references (only the garbage collector removes them),
+    finalizers (only the control plane's), and the content: a pod's spec, a PVC's spec but for binding to a volume,
+    a Service's spec, a Secret's or ConfigMap's data. Ephemeral containers and in-place
     resizes are changes to the spec. (The same rules as the admission policy jupyternetes-objects-belong-to-the-
     operator.)"""
     if sub_resource:

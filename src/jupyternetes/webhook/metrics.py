@@ -16,7 +16,8 @@ POLICY_ERRORS: Final = Counter("jupyternetes_webhook_policy_engine_errors_total"
 WATCH_FAILURES: Final = Counter("jupyternetes_webhook_watch_failures_total",
                                 "Failed lists or watches of the webhook's caches (a 403 after an RBAC change, an API "
                                 "server that cannot be reached), by resource", ["resource"])
-POLICY_SECONDS: Final = Histogram("jupyternetes_webhook_policy_query_duration_seconds", "Time for OPA to answer one query",
+POLICY_SECONDS: Final = Histogram("jupyternetes_webhook_policy_query_duration_seconds",
+                                  "Time for OPA to answer one query",
                                   buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
 
 # The periodic audit (webhook/audit_runs.py, docs/audit.md). Every replica audits and reports the same numbers: take
