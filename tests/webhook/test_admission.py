@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
+import dataclasses
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -11,7 +15,9 @@ import yaml
 
 from jupyternetes import constants, kube, models, render
 from jupyternetes.dev.cluster import ADMIN, HUB, OFFICER, OPERATOR, LocalCluster
+from jupyternetes.webhook.lookup import CachedLookup
 from tests import seeds
+from tests.support.relay import Relay
 from tests.support.stacks import Stack
 
 pytestmark = pytest.mark.cluster
@@ -201,3 +207,113 @@ def test_malformed_reviews_sent_straight_to_the_webhook_never_get_a_500_or_an_al
                 assert response.status_code in (200, 400, 413), response.text
                 if response.status_code == 200:
                     assert response.json()["response"]["allowed"] is False
+
+
+class _CountingKube(kube.AsyncKube):
+    """The real client, counting its lists of every instance."""
+
+    lists = 0
+
+    async def list(self, rt: kube.ResourceType, namespace: str | None = None, **params: Any) -> dict[str, Any]:
+        if rt == kube.INSTANCE and namespace is None:
+            self.lists += 1
+        return await super().list(rt, namespace, **params)
+
+
+async def test_a_template_deletions_list_of_instances_is_shared_but_never_begun_before_its_caller_came(
+    cluster: LocalCluster, admin: kube.Kube, stack: Stack
+) -> None:
+    """Anything that reaches the webhook's port can send a template's deletion, and each one lists every instance
+    in the cluster. Those lists are made one at a time, and the callers that come while one runs share the next,
+    which begins after all of them came: an instance made a moment before a caller came is in its answer. Through
+    a relay that holds each answer 0.5 s: one caller, then an instance made while its list is under way, then
+    twenty callers. Two lists in all; the first caller's does not have the instance, and all twenty have it."""
+    assert _apply(cluster, _template(TEMPLATE), OFFICER).returncode == 0
+    config = kube.KubeConfig.from_file(cluster.kubeconfig(ADMIN))
+    relay = Relay(config.server)
+    api = _CountingKube(dataclasses.replace(config, server=f"https://127.0.0.1:{await relay.start()}"), timeout=10)
+    lookup = CachedLookup(api)
+    name = f"listed-{uuid.uuid4().hex[:8]}"
+    try:
+        await api.list(kube.INSTANCE)  # the connection (and its TLS handshake) is made before the delay
+        api.lists = 0
+        relay.delay = 0.5
+        first = asyncio.ensure_future(lookup.instances_using("kadense", TEMPLATE))
+        await asyncio.sleep(0.2)
+        made = await asyncio.to_thread(_apply, cluster, _instance(name), HUB)
+        assert made.returncode == 0, made.stderr
+        assert not first.done(), "the first list ended before the instance was made; this test would prove nothing"
+        later = await asyncio.gather(*(lookup.instances_using("kadense", TEMPLATE) for _ in range(20)))
+        assert f"default/{name}" not in await first
+        assert all(f"default/{name}" in answer for answer in later), later
+        assert api.lists == 2
+    finally:
+        await api.aclose()
+        relay.close()
+        with contextlib.suppress(kube.NotFound):
+            admin.delete(kube.INSTANCE, name, "default")
+
+
+async def test_a_failed_list_of_instances_fails_everyone_who_shared_it_and_the_next_caller_gets_a_new_one(
+    cluster: LocalCluster, stack: Stack
+) -> None:
+    """A template's deletion is refused when the webhook cannot list the instances (fail closed): every caller that
+    shared a list that failed gets its error, and nothing of it is kept for the next. Five callers share a list
+    held by a relay; the relay is closed under it; a caller after that, through a new relay on the same port, gets
+    an answer from a new list."""
+    config = kube.KubeConfig.from_file(cluster.kubeconfig(ADMIN))
+    relay = Relay(config.server)
+    port = await relay.start()
+    api = _CountingKube(dataclasses.replace(config, server=f"https://127.0.0.1:{port}"), timeout=10)
+    lookup = CachedLookup(api)
+    again = Relay(config.server)
+    try:
+        await api.list(kube.INSTANCE)
+        api.lists = 0
+        relay.delay = 1.0
+        sharing = [asyncio.ensure_future(lookup.instances_using("kadense", TEMPLATE)) for _ in range(5)]
+        await asyncio.sleep(0.3)
+        relay.close()
+        answers = await asyncio.gather(*sharing, return_exceptions=True)
+        assert all(isinstance(answer, kube.ApiError) for answer in answers), answers
+        await again.start(port)
+        assert isinstance(await lookup.instances_using("kadense", TEMPLATE), list)
+        assert api.lists == 2
+    finally:
+        await api.aclose()
+        relay.close()
+        again.close()
+
+
+async def test_a_list_of_instances_longer_than_the_review_timeout_fails_naming_it(cluster: LocalCluster) -> None:
+    """A list that outlives the API server's timeout for the review that asked serves nobody and would hold up the
+    next: the webhook gives it `timeout_seconds`. Through a relay that holds the answer 1.5 s, with a 0.5 s limit."""
+    config = kube.KubeConfig.from_file(cluster.kubeconfig(ADMIN))
+    relay = Relay(config.server)
+    api = kube.AsyncKube(dataclasses.replace(config, server=f"https://127.0.0.1:{await relay.start()}"), timeout=10)
+    lookup = CachedLookup(api, list_seconds=0.5)
+    try:
+        await api.list(kube.INSTANCE)
+        relay.delay = 1.5
+        with pytest.raises(RuntimeError, match="the list of every instance took longer than 0.5 s"):
+            await lookup.instances_using("kadense", TEMPLATE)
+        relay.delay = 0
+        assert isinstance(await lookup.instances_using("kadense", TEMPLATE), list)
+    finally:
+        await api.aclose()
+        relay.close()
+
+
+async def test_a_webhook_stopping_refuses_the_deletions_waiting_for_a_list_and_leaves_nothing_stuck(
+    cluster: LocalCluster
+) -> None:
+    """Found by a review: a list cancelled before it began (the webhook stopping) left its callers, and every later
+    one, waiting for ever. The callers now get an error at once, and the next call lists again."""
+    async with cluster.async_kube() as api:
+        lookup = CachedLookup(api)
+        waiting = asyncio.ensure_future(lookup.instances_using("kadense", TEMPLATE))
+        await asyncio.sleep(0)  # the caller has made the list's task, which has not run yet
+        await lookup.stop()
+        with pytest.raises(RuntimeError, match="the webhook is stopping"):
+            await asyncio.wait_for(waiting, 5)
+        assert isinstance(await asyncio.wait_for(lookup.instances_using("kadense", TEMPLATE), 10), list)

@@ -39,7 +39,8 @@ async def run(settings: WebhookSettings) -> None:
     engine: policy.OpaServer | policy.NoPolicies = (
         policy.OpaServer(settings.opa_url, settings.opa_timeout_seconds) if settings.policy_engine == "opa"
         else policy.NoPolicies())
-    lookup = CachedLookup(api)
+    # A list of every instance that outlives the API server's timeout for the review that asked serves nobody.
+    lookup = CachedLookup(api, list_seconds=float(settings.timeout_seconds))
     lookup.start()
     judge = Judge(settings, data, engine, lookup)
     app = create_app(judge, lookup)

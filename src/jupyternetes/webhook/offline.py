@@ -8,7 +8,6 @@ equals its rendering (a file is not the operator). Instances are rendered with t
 from __future__ import annotations
 
 import copy
-
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
