@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import copy
+import json
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,3 +304,80 @@ def test_every_ci_scenario_is_accepted_by_the_api_server(installed: LocalCluster
     done = installed.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(objects))
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("(server dry run)") == len(objects)
+
+
+WEBHOOK_POLICY = "jupyternetes-webhook-changes-only-its-ca-bundle"
+
+
+def _tampered(configuration: dict[str, Any], change: str) -> dict[str, Any]:
+    """`configuration` with one change that its webhook's own account must not make."""
+    changed = copy.deepcopy(configuration)
+    first = changed["webhooks"][0]
+    if change == "failurePolicy":
+        first["failurePolicy"] = "Ignore"
+    elif change == "rules":
+        first["rules"] = [{"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["*"], "resources": ["*/*"],
+                           "scope": "*"}]
+    elif change == "url":
+        first["clientConfig"].pop("service")
+        first["clientConfig"]["url"] = "https://attacker.invalid/mutate"
+    elif change == "namespaceSelector":
+        first["namespaceSelector"] = {}
+    elif change == "matchConditions":
+        first.pop("matchConditions", None)
+        first["matchConditions"] = [{"name": "never", "expression": "false"}]
+    elif change == "timeoutSeconds":
+        first["timeoutSeconds"] = 1 if first.get("timeoutSeconds") != 1 else 2
+    elif change == "a webhook removed":
+        changed["webhooks"] = changed["webhooks"][1:] or [{**first, "name": "other.jupyternetes.kadense.io"}]
+    elif change == "annotation":
+        changed["metadata"].setdefault("annotations", {})["cert-manager.io/inject-ca-from"] = "attacker/ca"
+    elif change == "label":
+        changed["metadata"].setdefault("labels", {})["added"] = "by-the-webhook"
+    return changed
+
+
+class TestWebhookConfigurations:
+    """With self-managed certificates the webhook's account may update its own two configurations (to write its CA),
+    and RBAC cannot narrow that to one field: the admission policy does."""
+
+    @pytest.mark.parametrize("kind", ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"])
+    def test_the_webhooks_account_may_change_its_ca_bundle_and_nothing_else(
+        self, installed: LocalCluster, kind: str
+    ) -> None:
+        rt = kube.KNOWN_TYPES[("admissionregistration.k8s.io/v1", kind)]
+        with installed.kube(ADMIN) as admin:
+            configuration = admin.get(rt, f"{FULL}-webhook")
+
+            def replace(body: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+                return installed.kubectl("replace", "-f", "-", "--as", ACCOUNTS["webhook"], input=json.dumps(body))
+
+            rotated = copy.deepcopy(configuration)
+            for webhook in rotated["webhooks"]:
+                webhook["clientConfig"]["caBundle"] = base64.b64encode(b"rotated " + kind.encode()).decode()
+            done = replace(rotated)
+            assert done.returncode == 0, done.stderr
+            current = admin.get(rt, f"{FULL}-webhook")
+            for change in ("failurePolicy", "rules", "url", "namespaceSelector", "matchConditions", "timeoutSeconds",
+                           "a webhook removed", "annotation", "label"):
+                done = replace(_tampered(current, change))
+                assert done.returncode != 0, f"{kind}: the webhook's account changed its {change}"
+                assert f"ValidatingAdmissionPolicy '{WEBHOOK_POLICY}'" in done.stderr, f"{change}: {done.stderr}"
+                assert "may only change the caBundle" in done.stderr
+            assert admin.get(rt, f"{FULL}-webhook")["webhooks"] == current["webhooks"]
+
+    def test_the_policy_compares_every_field_a_webhook_has_in_this_api_server(self, installed: LocalCluster) -> None:
+        """A field the API server's webhooks have and the policy does not compare would be one the webhook's account
+        could change: the policy's list is held to the API server's own schema."""
+        policy = next(doc for doc in yaml.safe_load_all((helm.CHART / "files" / "admission-policies.yaml").read_text())
+                      if doc and doc["metadata"]["name"] == WEBHOOK_POLICY)
+        expression = policy["spec"]["validations"][0]["expression"]
+        compared = {"name", "clientConfig", *re.findall(r"\bw\.\?(\w+)", expression)}
+        compared_client = {"caBundle", *re.findall(r"\bw\.clientConfig\.\?(\w+)", expression)}
+        with installed.kube(ADMIN) as admin:
+            schemas = admin.request("GET", "/openapi/v3/apis/admissionregistration.k8s.io/v1")["components"]["schemas"]
+        prefix = "io.k8s.api.admissionregistration.v1."
+        fields = set(schemas[prefix + "ValidatingWebhook"]["properties"]) | set(
+            schemas[prefix + "MutatingWebhook"]["properties"])
+        assert fields == compared
+        assert set(schemas[prefix + "WebhookClientConfig"]["properties"]) == compared_client

@@ -205,6 +205,13 @@ ATTACKS = [
     Attack("operator: the rendering with a Kubernetes API token",
            lambda a: _create(a.operator, _pod(a.victim, lambda s: s.update(automountServiceAccountToken=True))),
            (OPERATOR_POLICY, "without a Kubernetes API token"), (WORKLOADS_WEBHOOK, "automountServiceAccountToken")),
+    # Found by a red team: with no audiences allowed (the default), the policy's list of them was [''] (a split of
+    # ''), so a projected token with no audience, which is a token for the Kubernetes API, was admitted.
+    Attack("operator: the rendering with a projected Kubernetes API token (no audience)",
+           lambda a: _create(a.operator, _pod(a.victim, lambda s: s.setdefault("volumes", []).append(
+               {"name": "api-token", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}))),
+           (OPERATOR_POLICY, "without a Kubernetes API token"),
+           (WORKLOADS_WEBHOOK, "service-account token for audience")),
     Attack("operator: the rendering as a service account with `edit`",
            lambda a: _create(a.operator, _pod(a.victim, lambda s: s.update(serviceAccountName="drill-namespace-user"))),
            (OPERATOR_POLICY, "run as a service account in default"), (WORKLOADS_WEBHOOK, "serviceAccountName")),

@@ -36,7 +36,7 @@ def params_name(release: str) -> str:
 
 def params(*, release: str, namespace: str, operator: str, hub: str, instance_creators: Sequence[str],
            exempt_namespaces: Sequence[str], lease_name: str, sealing_configmap: str,
-           component_accounts: Sequence[str], policy: dict[str, Any],
+           component_accounts: Sequence[str], policy: dict[str, Any], webhook: str, webhook_configuration: str,
            instance_namespaces: Sequence[str] = ()) -> dict[str, Any]:
     """The ConfigMap that every binding passes to its policy: who is who in this installation, and the parts of the
     policy data (`policy`: jupyternetes.config) that the admission policies hold pods to as well."""
@@ -67,24 +67,35 @@ def params(*, release: str, namespace: str, operator: str, hub: str, instance_cr
             "allowedFields": ",".join(fields.get("allowed") or []),
             "forbiddenLabels": ",".join(f"{key}={value}" for key, values in sorted(
                 ((policy.get("labels") or {}).get("forbidden") or {}).items()) for value in values),
+            "webhook": webhook,
+            "webhookConfiguration": webhook_configuration,
         },
     }
 
 
-def bindings(*, release: str, namespace: str) -> list[dict[str, Any]]:
+#: The policy that keeps the webhook to the caBundle of its own configurations, bound to those alone.
+WEBHOOK_CONFIGURATIONS_POLICY: Final = "jupyternetes-webhook-changes-only-its-ca-bundle"
+
+
+def bindings(*, release: str, namespace: str, webhook_configuration: str) -> list[dict[str, Any]]:
     """One binding per policy, cluster-wide, denying, with the installation's parameters (denying without them)."""
-    return [{
-        "apiVersion": _API,
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": policy["metadata"]["name"], "labels": {"app.kubernetes.io/part-of": "jupyternetes"}},
-        "spec": {
-            "policyName": policy["metadata"]["name"],
-            "validationActions": ["Deny"],
-            "paramRef": {"name": params_name(release), "namespace": namespace, "parameterNotFoundAction": "Deny"},
-        },
-    } for policy in policies()]
+    out = []
+    for policy in policies():
+        name = policy["metadata"]["name"]
+        spec: dict[str, Any] = {"policyName": name, "validationActions": ["Deny"]}
+        if name == WEBHOOK_CONFIGURATIONS_POLICY:
+            spec["matchResources"] = {"resourceRules": [{
+                "apiGroups": ["admissionregistration.k8s.io"], "apiVersions": ["*"],
+                "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
+                "operations": ["CREATE", "UPDATE", "DELETE"], "resourceNames": [webhook_configuration]}]}
+        spec["paramRef"] = {"name": params_name(release), "namespace": namespace, "parameterNotFoundAction": "Deny"}
+        out.append({"apiVersion": _API, "kind": "ValidatingAdmissionPolicyBinding",
+                    "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "jupyternetes"}},
+                    "spec": spec})
+    return out
 
 
 def objects(**settings: Any) -> list[dict[str, Any]]:
     """Policies, their parameters and bindings, in the order to create them."""
-    return [*policies(), params(**settings), *bindings(release=settings["release"], namespace=settings["namespace"])]
+    return [*policies(), params(**settings), *bindings(release=settings["release"], namespace=settings["namespace"],
+                                                       webhook_configuration=settings["webhook_configuration"])]

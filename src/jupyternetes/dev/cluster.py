@@ -494,7 +494,8 @@ def dev_admission_policies(cfg: ClusterConfig) -> list[dict[str, Any]]:
         hub=hub, instance_creators=[hub], exempt_namespaces=["kube-system"], lease_name=rbac.OPERATOR_LEASE,
         sealing_configmap=f"{cfg.hub_namespace}/{rbac.SEALING_CONFIGMAP}",
         component_accounts=[account for _, account in accounts.values()],
-        policy=admission_policies.policy_config())
+        policy=admission_policies.policy_config(), webhook=rbac.user_name(*accounts["webhook"]),
+        webhook_configuration=rbac.WEBHOOK_CONFIGURATION)
 
 
 def _b64(path: Path) -> str:
