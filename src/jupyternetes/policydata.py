@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, StringConstraints,
+                      ValidationError)
 
 from jupyternetes import entitlements, network, patterns
 
 Mode = Literal["enforce", "warn", "audit"]
 Quantity = StrictStr | StrictInt | StrictFloat
-Names = list[StrictStr]
+#: A list of names: an empty one names nothing (and to the admission policies' comma-separated parameters, nothing at
+#: all), so it is refused rather than read two ways.
+Names = list[Annotated[StrictStr, StringConstraints(min_length=1)]]
 
 
 class _Section(BaseModel):

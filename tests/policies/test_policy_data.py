@@ -32,6 +32,8 @@ def test_the_shipped_data_fits() -> None:
     ("images", {"allowed": "quay.io/jupyter/*"}, "images.allowed: input should be a valid list"),
     ("images", {"require_digest": "yes"}, "images.require_digest: input should be a valid boolean (found 'yes')"),
     ("identity", {"allow_token_mount": 1}, "identity.allow_token_mount: input should be a valid boolean"),
+    ("identity", {"allowed_token_audiences": [""]},
+     "identity.allowed_token_audiences[0]: string should have at least 1 character (found '')"),
     ("modes", {"images": "deny"}, "modes.images: input should be 'enforce', 'warn' or 'audit' (found 'deny')"),
     ("imagse", {"allowed": []}, "imagse: no policy reads this key; check its spelling, or put data for your own"),
     ("storage", {"allow_existing_volume": True}, "storage.allow_existing_volume: no policy reads this key"),

@@ -87,7 +87,7 @@ def bindings(*, release: str, namespace: str, webhook_configuration: str) -> lis
             spec["matchResources"] = {"resourceRules": [{
                 "apiGroups": ["admissionregistration.k8s.io"], "apiVersions": ["*"],
                 "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
-                "operations": ["CREATE", "UPDATE", "DELETE"], "resourceNames": [webhook_configuration]}]}
+                "operations": ["UPDATE"], "resourceNames": [webhook_configuration]}]}
         spec["paramRef"] = {"name": params_name(release), "namespace": namespace, "parameterNotFoundAction": "Deny"}
         out.append({"apiVersion": _API, "kind": "ValidatingAdmissionPolicyBinding",
                     "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "jupyternetes"}},
