@@ -69,6 +69,19 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "jupyternetes.operator.serviceAccount" .) -}}
 {{- end -}}
 
+{{- define "jupyternetes.webhookUser" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "jupyternetes.webhook.serviceAccount" .) -}}
+{{- end -}}
+
+{{- /* "true" if .user is no one to give a person's powers to (an officer's, an instance creator's): a Kubernetes
+system user other than a service account (the anonymous user, a node, a controller), a namespace's default service
+account, or one of .components. */ -}}
+{{- define "jupyternetes.notAPerson" -}}
+{{- if or (and (hasPrefix "system:" .user) (not (hasPrefix "system:serviceaccount:" .user))) (hasSuffix ":default" .user) (has .user .components) -}}
+true
+{{- end -}}
+{{- end -}}
+
 {{- define "jupyternetes.priorityClassName" -}}
 {{- if .Values.priorityClass.create -}}
 {{- .Values.priorityClass.name | default (printf "%s-jupyternetes" .Release.Name) -}}
